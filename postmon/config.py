@@ -1,0 +1,271 @@
+"""Configuration: one TOML file plus environment overrides for secrets.
+
+Every component has one frozen dataclass with units in its field names.
+``from_table`` validates a TOML table against such a dataclass using its type
+hints, and errors name the key, the bad value and what is allowed.
+Secrets (passwords, tokens) come from the environment (``POSTMON_*``) or from
+files with safe permissions, never from the committed TOML.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import stat
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from postmon.errors import ConfigError
+
+T = TypeVar("T")
+
+DEFAULT_MQTT_PORT = 18830  # not 1883: never collide with a system-wide broker
+DEFAULT_INFLUX_PORT = 18086  # not 8086: never collide with a system-wide InfluxDB
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    """Check/convert one TOML value against a type hint; raise ConfigError."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, where)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(f"{where}: {value!r} is not a valid {_type_name(tp)}")
+    if origin is typing.Literal:
+        if value not in args:
+            allowed = ", ".join(repr(a) for a in args)
+            raise ConfigError(f"{where}: {value!r} is not allowed; expected one of {allowed}")
+        return value
+    if origin in (tuple, list):
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        item_t = args[0] if args else Any
+        return tuple(_coerce(v, item_t, f"{where}[{i}]") for i, v in enumerate(value))
+    if origin in (dict, Mapping) or tp is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a table, got {value!r}")
+        return dict(value)
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a table, got {value!r}")
+        return from_table(tp, value, where)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    if tp is Path:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a path string, got {value!r}")
+        return Path(value)
+    return value
+
+
+def from_table(cls: type[T], table: Mapping[str, Any], where: str = "") -> T:
+    """Build the frozen dataclass ``cls`` from a TOML table, validating types.
+
+    Unknown keys are errors (a typo must not silently fall back to a default).
+    After type checks, the dataclass's own ``__post_init__`` may raise
+    ``ValueError`` for range checks; it is re-raised as ConfigError naming
+    the table.
+    """
+    if not dataclasses.is_dataclass(cls):
+        raise TypeError(f"{cls!r} is not a dataclass")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(table) - set(fields))
+    if unknown:
+        allowed = ", ".join(sorted(fields))
+        raise ConfigError(
+            f"{where or cls.__name__}: unknown key(s) {', '.join(unknown)}; allowed: {allowed}"
+        )
+    kwargs = {}
+    for name, value in table.items():
+        key = f"{where}.{name}" if where else name
+        kwargs[name] = _coerce(value, hints[name], key)
+    try:
+        return cls(**kwargs)
+    except ValueError as exc:
+        raise ConfigError(f"{where or cls.__name__}: {exc}") from exc
+
+
+def read_secret(env_var: str, *, file_env_var: str | None = None) -> str | None:
+    """A secret from ``$ENV_VAR`` or from the file named by ``$ENV_VAR_FILE``.
+
+    The file must not be readable by group or others (like ssh keys).
+    """
+    value = os.environ.get(env_var)
+    if value:
+        return value
+    file_var = file_env_var or f"{env_var}_FILE"
+    path = os.environ.get(file_var)
+    if not path:
+        return None
+    p = Path(path)
+    try:
+        mode = p.stat().st_mode
+    except OSError as exc:
+        raise ConfigError(f"{file_var}={path}: cannot read secret file ({exc})") from exc
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(
+            f"{file_var}={path}: secret file is readable by others (mode {oct(mode & 0o777)})",
+            hint=f"chmod 600 {path}",
+        )
+    return p.read_text(encoding="utf-8").strip()
+
+
+# ---------------------------------------------------------------- components
+
+
+@dataclass(frozen=True)
+class ServicesConfig:
+    """Local services started by ``postmon services up`` (dev, tests, demo)."""
+
+    state_dir: Path = Path(".postmon")
+    mqtt_port: int = DEFAULT_MQTT_PORT
+    influx_port: int = DEFAULT_INFLUX_PORT
+    influx_rpc_port: int = 18088
+
+    def __post_init__(self) -> None:
+        for name in ("mqtt_port", "influx_port", "influx_rpc_port"):
+            port = getattr(self, name)
+            if not 1 <= port <= 65535:
+                raise ValueError(f"{name}={port} is not a TCP port (1..65535)")
+
+
+@dataclass(frozen=True)
+class InfluxConfig:
+    """InfluxDB v1 HTTP API (/write, /query); 2.x/3.x via v1 compatibility."""
+
+    url: str = f"http://127.0.0.1:{DEFAULT_INFLUX_PORT}"
+    database: str = "postmon"
+    username: str = ""
+    #: never in the TOML: from $POSTMON_INFLUX_PASSWORD or $POSTMON_INFLUX_PASSWORD_FILE
+    password: str = field(default="", repr=False)
+    timeout_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not self.url.startswith(("http://", "https://")):
+            raise ValueError(f"url={self.url!r} must start with http:// or https://")
+        if self.timeout_s <= 0:
+            raise ValueError(f"timeout_s={self.timeout_s} must be > 0")
+
+
+@dataclass(frozen=True)
+class MqttConfig:
+    """MQTT broker (paho-mqtt >= 2, MQTT v5)."""
+
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_MQTT_PORT
+    topic_root: str = "postmon/v1"
+    username: str = ""
+    #: never in the TOML: from $POSTMON_MQTT_PASSWORD or $POSTMON_MQTT_PASSWORD_FILE
+    password: str = field(default="", repr=False)
+    tls_ca_file: str = ""
+    keepalive_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.port <= 65535:
+            raise ValueError(f"port={self.port} is not a TCP port (1..65535)")
+        if self.topic_root.endswith("/") or "#" in self.topic_root or "+" in self.topic_root:
+            raise ValueError(f"topic_root={self.topic_root!r} must not end in / or hold wildcards")
+
+
+@dataclass(frozen=True)
+class SensorPairing:
+    """One row of the pairing table: which sensor is worn by whom, where."""
+
+    address: str
+    wearer: str
+    site: str = "default"
+    device: str = "auto"  # auto | witmotion | movesense | metamotion
+
+    def __post_init__(self) -> None:
+        if not self.address:
+            raise ValueError("sensor address must not be empty")
+        if not self.wearer or " " in self.wearer:
+            raise ValueError(
+                f"wearer={self.wearer!r} must be a pseudonym without spaces (no names of people)"
+            )
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole service configuration (see postmon.example.toml)."""
+
+    site: str = "default"
+    services: ServicesConfig = ServicesConfig()
+    influxdb: InfluxConfig = InfluxConfig()
+    mqtt: MqttConfig = MqttConfig()
+    sensors: tuple[SensorPairing, ...] = ()
+    #: validated by analysis' own settings dataclasses where they are used
+    analysis: dict[str, Any] = field(default_factory=dict)
+    nudges: dict[str, Any] = field(default_factory=dict)
+    collector: dict[str, Any] = field(default_factory=dict)
+
+
+def _apply_env(cfg: Config) -> Config:
+    influx_pw = read_secret("POSTMON_INFLUX_PASSWORD") or cfg.influxdb.password
+    mqtt_pw = read_secret("POSTMON_MQTT_PASSWORD") or cfg.mqtt.password
+    influx_url = os.environ.get("POSTMON_INFLUX_URL") or cfg.influxdb.url
+    return dataclasses.replace(
+        cfg,
+        influxdb=dataclasses.replace(cfg.influxdb, password=influx_pw, url=influx_url),
+        mqtt=dataclasses.replace(cfg.mqtt, password=mqtt_pw),
+    )
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Load and validate the TOML file at ``path`` (defaults if None)."""
+    table: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except FileNotFoundError as exc:
+            raise ConfigError(
+                f"config file {p} not found",
+                hint="copy postmon.example.toml and edit it, or omit --config for defaults",
+            ) from exc
+        try:
+            table = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{p}: not valid TOML: {exc}") from exc
+        for secret in (("influxdb", "password"), ("mqtt", "password")):
+            if secret[1] in table.get(secret[0], {}):
+                raise ConfigError(
+                    f"{p}: {secret[0]}.{secret[1]} must not be stored in the config file",
+                    hint=f"set POSTMON_{secret[0].upper().replace('DB', '')}_PASSWORD "
+                    "in the environment (or ..._PASSWORD_FILE pointing to a chmod-600 file)",
+                )
+    return _apply_env(from_table(Config, table))

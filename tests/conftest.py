@@ -1,0 +1,89 @@
+"""Fixtures for the real local services (see `make services-up`).
+
+Integration tests talk to the project-local Mosquitto and InfluxDB started
+by ``postmon services up``. If a service is down they FAIL with the command
+that starts it: an integration test never skips silently.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from postmon.config import DEFAULT_INFLUX_PORT, DEFAULT_MQTT_PORT
+from postmon.services import influx_ping, mqtt_roundtrip
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+HAPT_DIR = SHARED / "data" / "hapt-dev"
+
+INFLUX_PORT = int(os.environ.get("POSTMON_TEST_INFLUX_PORT", DEFAULT_INFLUX_PORT))
+MQTT_PORT = int(os.environ.get("POSTMON_TEST_MQTT_PORT", DEFAULT_MQTT_PORT))
+INFLUX_URL = f"http://127.0.0.1:{INFLUX_PORT}"
+
+HOW_TO_START = "start the local services with `make services-up` (or `postmon services up`)"
+
+
+def influx_query(q: str, db: str | None = None, method: str = "GET") -> dict:
+    """Run InfluxQL against the test InfluxDB; return the decoded JSON."""
+    params = {"q": q}
+    if db:
+        params["db"] = db
+    data = None
+    url = f"{INFLUX_URL}/query"
+    if method == "POST":
+        data = urllib.parse.urlencode(params).encode()
+    else:
+        url += "?" + urllib.parse.urlencode(params)
+    req = urllib.request.Request(url, data=data, method=method)
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.loads(resp.read())
+
+
+@pytest.fixture(scope="session")
+def influx_url() -> str:
+    if not influx_ping(INFLUX_PORT):
+        pytest.fail(f"InfluxDB is not answering on {INFLUX_URL}/ping: {HOW_TO_START}")
+    return INFLUX_URL
+
+
+@pytest.fixture
+def influx_db(influx_url: str) -> Iterator[str]:
+    """A fresh InfluxDB database for one test, dropped afterwards."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    influx_query(f'CREATE DATABASE "{name}"', method="POST")
+    try:
+        yield name
+    finally:
+        # the test may have stopped the server on purpose
+        with contextlib.suppress(urllib.error.URLError, OSError):
+            influx_query(f'DROP DATABASE "{name}"', method="POST")
+
+
+@pytest.fixture(scope="session")
+def mqtt_broker() -> tuple[str, int]:
+    if not mqtt_roundtrip(MQTT_PORT):
+        pytest.fail(f"Mosquitto is not routing messages on 127.0.0.1:{MQTT_PORT}: {HOW_TO_START}")
+    return ("127.0.0.1", MQTT_PORT)
+
+
+@pytest.fixture
+def mqtt_prefix(mqtt_broker: tuple[str, int]) -> str:
+    """A unique topic root for one test, so tests never see each other's messages."""
+    return f"test/{uuid.uuid4().hex[:12]}/postmon/v1"
+
+
+@pytest.fixture(scope="session")
+def hapt_dir() -> Path:
+    if not (HAPT_DIR / "RawData" / "labels.txt").exists():
+        pytest.fail(f"real recordings not found at {HAPT_DIR}: clone with shared/ beside the repo")
+    return HAPT_DIR

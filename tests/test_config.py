@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from postmon.config import Config, load_config, read_secret
+from postmon.errors import ConfigError
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_example_config_loads_and_matches_defaults() -> None:
+    cfg = load_config(REPO / "postmon.example.toml")
+    assert cfg == Config()
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "c.toml"
+    p.write_text(text)
+    return p
+
+
+def test_bad_port_names_key_and_range(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"mqtt.*port=70000.*1\.\.65535"):
+        load_config(_write(tmp_path, "[mqtt]\nport = 70000\n"))
+
+
+def test_wrong_type_names_key(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"influxdb\.timeout_s: expected a number, got 'ten'"):
+        load_config(_write(tmp_path, '[influxdb]\ntimeout_s = "ten"\n'))
+
+
+def test_unknown_key_lists_allowed(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) databse; allowed: .*database"):
+        load_config(_write(tmp_path, '[influxdb]\ndatabse = "x"\n'))
+
+
+def test_password_in_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="must not be stored"):
+        load_config(_write(tmp_path, '[mqtt]\npassword = "hunter2"\n'))
+
+
+def test_pairing_rejects_names(tmp_path: Path) -> None:
+    text = '[[sensors]]\naddress = "AA:BB"\nwearer = "Jane Doe"\n'
+    with pytest.raises(ConfigError, match="pseudonym"):
+        load_config(_write(tmp_path, text))
+
+
+def test_missing_file_and_bad_toml(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.toml")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(_write(tmp_path, "[mqtt\n"))
+
+
+def test_secret_from_env_and_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POSTMON_MQTT_PASSWORD", "s3cret")
+    assert load_config(None).mqtt.password == "s3cret"
+    assert "s3cret" not in repr(load_config(None))
+    monkeypatch.delenv("POSTMON_MQTT_PASSWORD")
+    f = tmp_path / "pw"
+    f.write_text("fromfile\n")
+    os.chmod(f, 0o600)
+    monkeypatch.setenv("POSTMON_X_FILE", str(f))
+    assert read_secret("POSTMON_X") == "fromfile"
+    os.chmod(f, 0o644)
+    with pytest.raises(ConfigError, match="chmod 600"):
+        read_secret("POSTMON_X")
