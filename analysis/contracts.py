@@ -156,3 +156,77 @@ class Event:
     kind: str
     duration_s: float = 0.0
     attrs: dict[str, Any] = field(default_factory=dict)
+
+
+#: Flexion bands reported in minutes (ISO 11226 / EN 1005-4 style), degrees.
+FLEXION_BANDS_DEG: tuple[tuple[float, float], ...] = (
+    (-1e9, 20.0),
+    (20.0, 45.0),
+    (45.0, 60.0),
+    (60.0, 1e9),
+)
+#: EVA angle classes (deg) × uninterrupted-duration classes (s), Mathiassen & Winkel 1991.
+EVA_ANGLE_EDGES_DEG: tuple[float, ...] = (20.0, 45.0, 60.0)
+EVA_DURATION_EDGES_S: tuple[float, ...] = (1.0, 5.0, 30.0, 60.0, 300.0)
+
+
+@dataclass(frozen=True, slots=True)
+class DailySummary:
+    """The therapist's numbers for one wearer and one local calendar day.
+
+    Definitions and defaults: ``../shared/reference/metrics.md``. Durations in
+    minutes (``_min``), rates per hour worn (``_per_h``) unless stated.
+    ``settings`` records every threshold that produced these numbers (a
+    report says which settings made it). Fields are flat scalars so that each
+    becomes one InfluxDB field; ``eva_min`` is (angle class × duration class)
+    minutes, row-major, 4 × 6.
+    """
+
+    date: str  # YYYY-MM-DD, the wearer's local day
+    wear_min: float
+    lying_min: float
+    sitting_min: float
+    standing_min: float
+    walking_min: float
+    other_min: float
+    nonwear_min: float
+    # sitting bouts (minimum bout length in settings)
+    sitting_bouts: int
+    sitting_bouts_brief: int  # <= 5 min
+    sitting_bouts_moderate: int  # 5-20 min
+    sitting_bouts_prolonged: int  # > 20 min
+    sitting_bouts_ge30: int
+    sitting_bouts_ge60: int
+    longest_sitting_bout_min: float
+    sitting_bout_p10_min: float
+    sitting_bout_p50_min: float
+    sitting_bout_p90_min: float
+    breaks_per_h: float  # sitting interrupted by upright, per hour of sitting
+    posture_changes_per_h: float  # per hour worn
+    # static periods (any posture)
+    static_min: float
+    static_share: float  # 0..1 of wear time
+    longest_static_bout_min: float
+    static_bouts_ge30: int
+    # trunk flexion (relative to calibrated neutral)
+    flexion_lt20_min: float
+    flexion_20_45_min: float
+    flexion_45_60_min: float
+    flexion_gt60_min: float
+    flexion_gt30_min: float
+    flexion_gt90_min: float
+    sustained_flexion_events: int  # >= 20 deg held > 1 min (Miedema/Dul)
+    sustained_flexion_min: float
+    flexion_load_degmin_per_h: float  # integral of max(0, flexion-20) dt per hour worn
+    # variability (APDF percentiles of inclination and flexion; EVA)
+    incl_p10_deg: float
+    incl_p50_deg: float
+    incl_p90_deg: float
+    flex_p10_deg: float
+    flex_p50_deg: float
+    flex_p90_deg: float
+    angle_sd_deg: float  # SD of inclination over worn epochs
+    eva_share_gt1min: float  # share of worn time in uninterrupted periods > 1 min
+    eva_entropy_bits: float
+    eva_min: tuple[float, ...]  # 4 angle classes × 6 duration classes, row-major
+    settings: dict[str, Any] = field(default_factory=dict)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -206,16 +207,20 @@ class LocalServices:
         self._wait(log)
 
     def _spawn(self, name: str, argv: list[str], logfile: Path) -> int:
-        with open(logfile, "ab") as out:
-            proc = subprocess.Popen(
-                argv,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,  # survives the make/pytest that started it
-            )
-        (self._dir(name) / f"{name}.pid").write_text(str(proc.pid))
-        return proc.pid
+        # Started through a short-lived shell so the server is re-parented to
+        # init: it outlives the make/pytest process that started it, and that
+        # process holds no child to reap (no zombies, no Popen warnings).
+        cmd = " ".join(shlex.quote(a) for a in argv)
+        proc = subprocess.run(
+            ["/bin/sh", "-c", f"{cmd} >>{shlex.quote(str(logfile))} 2>&1 </dev/null & echo $!"],
+            capture_output=True,
+            text=True,
+            check=True,
+            start_new_session=True,
+        )
+        pid = int(proc.stdout.strip())
+        (self._dir(name) / f"{name}.pid").write_text(str(pid))
+        return pid
 
     def _start_mosquitto(self, log: Log) -> None:
         pid = _read_pid(self._dir("mosquitto") / "mosquitto.pid")

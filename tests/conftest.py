@@ -87,3 +87,33 @@ def hapt_dir() -> Path:
     if not (HAPT_DIR / "RawData" / "labels.txt").exists():
         pytest.fail(f"real recordings not found at {HAPT_DIR}: clone with shared/ beside the repo")
     return HAPT_DIR
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def private_services(tmp_path: Path) -> Iterator[object]:
+    """A Mosquitto + InfluxDB of this test's own, on free ports, that the test
+    may stop and restart (fault tests) without disturbing other tests."""
+    from postmon.config import ServicesConfig
+    from postmon.services import LocalServices
+
+    svc = LocalServices(
+        ServicesConfig(
+            state_dir=tmp_path / "services",
+            mqtt_port=free_port(),
+            influx_port=free_port(),
+            influx_rpc_port=free_port(),
+        )
+    )
+    svc.up(log=lambda _msg: None)
+    try:
+        yield svc
+    finally:
+        svc.down(log=lambda _msg: None)

@@ -62,3 +62,13 @@ def test_unreachable_influx_fails_with_how_to_start() -> None:
     assert proc.returncode == 1, proc.stdout
     assert "make services-up" in proc.stdout
     assert "skipped" not in proc.stdout
+
+
+def test_private_services_start_stop_restart(private_services) -> None:  # type: ignore[no-untyped-def]
+    port = private_services.cfg.influx_port
+    assert influx_ping(port)
+    private_services.down(log=lambda _m: None)
+    assert not influx_ping(port)
+    private_services.up(log=lambda _m: None)
+    assert influx_ping(port)
+    assert mqtt_roundtrip(private_services.cfg.mqtt_port)

@@ -1,0 +1,5 @@
+import sys
+
+from postmon.cli import main
+
+sys.exit(main())

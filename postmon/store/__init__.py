@@ -1,0 +1,1 @@
+"""InfluxDB storage: schema, line-protocol encoding, durable writer, reader."""
