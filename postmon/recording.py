@@ -1,0 +1,287 @@
+"""The project's recording format: CSV files of IMU samples and per-second tables.
+
+``imu.csv``: header ``time_s,ax,ay,az[,gx,gy,gz]``; seconds from the start of
+the recording, acceleration in g (gravity included), angular rate in deg/s,
+sensor axes as recorded (any mounting), any constant rate >= 20 Hz (detected
+from ``time_s``; gaps are allowed and kept).
+
+``truth.csv`` / ``epochs.csv``: one row per second,
+``time_s,activity,inclination_deg,flexion_deg,lateral_deg,static``.
+
+Reading validates everything and says which line is wrong and why; it never
+guesses silently. Units are checked from the gravity magnitude (m/s² where g
+is expected is detected and reported).
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from analysis.contracts import NS_PER_S, SampleBatch
+from postmon.errors import InputError, Reason
+
+IMU_COLUMNS_ACC = ("time_s", "ax", "ay", "az")
+IMU_COLUMNS_GYRO = ("gx", "gy", "gz")
+EPOCH_COLUMNS = ("time_s", "activity", "inclination_deg", "flexion_deg", "lateral_deg", "static")
+MIN_RATE_HZ = 20.0
+CHUNK_LINES = 250_000  # ~10 MB of text per parse call: bounded memory, progress steps
+
+Progress = Callable[[int, int], object]  # (bytes_done, bytes_total)
+
+
+@dataclass(frozen=True)
+class Recording:
+    """A validated IMU recording held in memory.
+
+    Attributes
+    ----------
+    time_s : (N,) float64, seconds from the recording start, strictly increasing
+    accel_g : (N, 3) float64, g
+    gyro_dps : (N, 3) float64 deg/s, or None when the file has no gyro columns
+    rate_hz : the constant nominal sample rate detected from ``time_s``
+    gaps : number of places where consecutive samples are > 1.5 periods apart
+    """
+
+    time_s: npt.NDArray[np.float64]
+    accel_g: npt.NDArray[np.float64]
+    gyro_dps: npt.NDArray[np.float64] | None
+    rate_hz: float
+    gaps: int
+    source: str = ""
+
+    def to_batch(
+        self, sensor_id: str = "recording", wearer_id: str = "recording", start_ns: int = 0
+    ) -> SampleBatch:
+        t_ns = start_ns + np.round(self.time_s * NS_PER_S).astype(np.int64)
+        return SampleBatch(sensor_id, wearer_id, self.rate_hz, t_ns, self.accel_g, self.gyro_dps)
+
+
+def _parse_header(line: str, where: str) -> bool:
+    cols = tuple(c.strip() for c in line.strip().lstrip("\ufeff").split(","))
+    if cols == IMU_COLUMNS_ACC:
+        return False
+    if cols == IMU_COLUMNS_ACC + IMU_COLUMNS_GYRO:
+        return True
+    raise InputError(
+        f"{where}:1: header is {','.join(cols)!r}",
+        hint="expected 'time_s,ax,ay,az' or 'time_s,ax,ay,az,gx,gy,gz' "
+        "(seconds, g, deg/s); see README 'recording format'",
+    )
+
+
+def _locate_bad_line(lines: Sequence[str], first_lineno: int, ncols: int, where: str) -> InputError:
+    for i, line in enumerate(lines):
+        parts = line.strip().split(",")
+        lineno = first_lineno + i
+        if len(parts) != ncols:
+            return InputError(f"{where}:{lineno}: expected {ncols} values, found {len(parts)}")
+        for col, p in enumerate(parts):
+            try:
+                v = float(p)
+            except ValueError:
+                return InputError(f"{where}:{lineno}: column {col + 1} is not a number: {p!r}")
+            if not math.isfinite(v):
+                return InputError(f"{where}:{lineno}: column {col + 1} is not finite: {p!r}")
+    return InputError(f"{where}:{first_lineno}: could not parse this block")
+
+
+def read_recording(path: str | Path, progress: Progress | None = None) -> Recording:
+    """Read and validate an ``imu.csv`` recording.
+
+    Raises
+    ------
+    InputError
+        naming the file and line for malformed content, or with
+        ``reason=Reason.INPUT_UNITS`` when the data is not in g.
+    """
+    p = Path(path)
+    where = str(p)
+    try:
+        total = p.stat().st_size
+        fh = p.open("r", encoding="utf-8", newline="")
+    except OSError as exc:
+        raise InputError(f"cannot read {where}: {exc.strerror or exc}") from exc
+    blocks: list[npt.NDArray[np.float64]] = []
+    with fh:
+        header = fh.readline()
+        if not header:
+            raise InputError(f"{where}: file is empty", hint="expected a CSV with a header row")
+        has_gyro = _parse_header(header, where)
+        ncols = 7 if has_gyro else 4
+        lineno = 2
+        done = len(header)
+        while True:
+            lines = list(itertools.islice(fh, CHUNK_LINES))
+            if not lines:
+                break
+            body = [ln for ln in lines if ln.strip()]
+            if body:
+                try:
+                    arr = np.loadtxt(io.StringIO("".join(body)), delimiter=",", ndmin=2)
+                except ValueError:
+                    raise _locate_bad_line(lines, lineno, ncols, where) from None
+                if arr.shape[1] != ncols or not np.isfinite(arr).all():
+                    raise _locate_bad_line(lines, lineno, ncols, where)
+                blocks.append(arr)
+            lineno += len(lines)
+            done += sum(len(ln) for ln in lines)  # ASCII: chars == bytes
+            if progress is not None:
+                progress(done, total)
+    data = np.concatenate(blocks) if blocks else np.empty((0, ncols))
+    return _validate(data, has_gyro, where)
+
+
+def _validate(data: npt.NDArray[np.float64], has_gyro: bool, where: str) -> Recording:
+    if data.shape[0] < 2:
+        raise InputError(f"{where}: needs at least 2 samples, found {data.shape[0]}")
+    t = np.ascontiguousarray(data[:, 0])
+    dt = np.diff(t)
+    bad = np.flatnonzero(dt <= 0)
+    if bad.size:
+        i = int(bad[0]) + 1
+        raise InputError(
+            f"{where}:{i + 2}: time_s {t[i]!r} does not increase (previous {t[i - 1]!r})",
+            hint="samples must be in time order without duplicates",
+        )
+    period = float(np.median(dt))
+    rate = 1.0 / period
+    if rate < MIN_RATE_HZ * 0.98:
+        raise InputError(
+            f"{where}: sample rate {rate:.1f} Hz (median step {period:.4f} s) is below "
+            f"{MIN_RATE_HZ:.0f} Hz",
+            hint="record at 20 Hz or more; walking and transitions need it",
+        )
+    # Snap to the nominal rate when within 2% (device crystals drift).
+    for nominal in (20, 25, 26, 50, 52, 100, 104, 200, 208):
+        if abs(rate - nominal) / nominal < 0.02:
+            rate = float(nominal)
+            break
+    gaps = int(np.count_nonzero(dt > 1.5 * period))
+    acc = np.ascontiguousarray(data[:, 1:4])
+    _check_units(acc, where)
+    gyro = np.ascontiguousarray(data[:, 4:7]) if has_gyro else None
+    return Recording(t, acc, gyro, rate, gaps, where)
+
+
+def _check_units(acc: npt.NDArray[np.float64], where: str) -> None:
+    """Gravity dominates a body-worn accelerometer: its median magnitude is ~1 g."""
+    g = float(np.median(np.linalg.norm(acc, axis=1)))
+    if 7.0 < g < 12.5:
+        raise InputError(
+            f"{where}: median |acceleration| is {g:.2f}; looks like m/s², expected g",
+            reason=Reason.INPUT_UNITS,
+            hint="divide ax, ay, az by 9.80665 to convert m/s² to g",
+        )
+    if not 0.5 < g < 1.5:
+        raise InputError(
+            f"{where}: median |acceleration| is {g:.3f}, expected about 1 g (gravity included)",
+            reason=Reason.INPUT_UNITS,
+            hint="accelerometer columns must be in g and include gravity",
+        )
+
+
+def _fmt_rows(fmt: str, columns: Sequence[npt.ArrayLike]) -> Iterable[str]:
+    rows = zip(*(np.asarray(c).tolist() for c in columns), strict=True)
+    return (fmt % row for row in rows)
+
+
+def write_recording(
+    path: str | Path,
+    time_s: npt.ArrayLike,
+    accel_g: npt.ArrayLike,
+    gyro_dps: npt.ArrayLike | None = None,
+) -> None:
+    """Write an ``imu.csv`` recording (see module docstring for the format)."""
+    t = np.asarray(time_s, dtype=np.float64)
+    a = np.asarray(accel_g, dtype=np.float64)
+    cols: list[npt.ArrayLike] = [t, a[:, 0], a[:, 1], a[:, 2]]
+    header = ",".join(IMU_COLUMNS_ACC)
+    fmt = "%.4f,%.6f,%.6f,%.6f"
+    if gyro_dps is not None:
+        gy = np.asarray(gyro_dps, dtype=np.float64)
+        cols += [gy[:, 0], gy[:, 1], gy[:, 2]]
+        header += "," + ",".join(IMU_COLUMNS_GYRO)
+        fmt += ",%.4f,%.4f,%.4f"
+    _write_lines(Path(path), header, _fmt_rows(fmt, cols))
+
+
+def write_epoch_table(
+    path: str | Path,
+    time_s: npt.ArrayLike,
+    activity: Sequence[str],
+    inclination_deg: npt.ArrayLike,
+    flexion_deg: npt.ArrayLike,
+    lateral_deg: npt.ArrayLike,
+    static: npt.ArrayLike,
+) -> None:
+    """Write a per-second table (``truth.csv`` or ``epochs.csv``)."""
+    st = np.asarray(static).astype(np.int64)
+    cols: list[npt.ArrayLike] = [
+        np.asarray(time_s, dtype=np.float64),
+        np.asarray(activity),
+        np.asarray(inclination_deg, dtype=np.float64),
+        np.asarray(flexion_deg, dtype=np.float64),
+        np.asarray(lateral_deg, dtype=np.float64),
+        st,
+    ]
+    _write_lines(Path(path), ",".join(EPOCH_COLUMNS), _fmt_rows("%g,%s,%.2f,%.2f,%.2f,%d", cols))
+
+
+@dataclass(frozen=True)
+class EpochTable:
+    time_s: npt.NDArray[np.float64]
+    activity: npt.NDArray[np.str_]
+    inclination_deg: npt.NDArray[np.float64]
+    flexion_deg: npt.NDArray[np.float64]
+    lateral_deg: npt.NDArray[np.float64]
+    static: npt.NDArray[np.bool_]
+
+
+def read_epoch_table(path: str | Path) -> EpochTable:
+    """Read a ``truth.csv`` / ``epochs.csv`` table, validating header and values."""
+    p = Path(path)
+    where = str(p)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot read {where}: {exc.strerror or exc}") from exc
+    lines = text.splitlines()
+    if not lines or tuple(c.strip() for c in lines[0].split(",")) != EPOCH_COLUMNS:
+        raise InputError(f"{where}:1: header must be {','.join(EPOCH_COLUMNS)}")
+    rows = [ln.split(",") for ln in lines[1:] if ln.strip()]
+    for i, r in enumerate(rows):
+        if len(r) != len(EPOCH_COLUMNS):
+            raise InputError(
+                f"{where}:{i + 2}: expected {len(EPOCH_COLUMNS)} values, found {len(r)}"
+            )
+    try:
+        cols = list(zip(*rows, strict=True)) if rows else [()] * len(EPOCH_COLUMNS)
+        return EpochTable(
+            np.asarray(cols[0], dtype=np.float64),
+            np.asarray(cols[1], dtype=np.str_),
+            np.asarray(cols[2], dtype=np.float64),
+            np.asarray(cols[3], dtype=np.float64),
+            np.asarray(cols[4], dtype=np.float64),
+            np.asarray(cols[5], dtype=np.int64).astype(bool),
+        )
+    except ValueError as exc:
+        raise InputError(f"{where}: non-numeric value in a numeric column ({exc})") from exc
+
+
+def _write_lines(path: Path, header: str, lines: Iterable[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".part")
+    with tmp.open("w", encoding="utf-8", newline="\n") as fh:
+        fh.write(header + "\n")
+        for block in iter(lambda: list(itertools.islice(lines, 100_000)), []):
+            fh.write("\n".join(block))
+            fh.write("\n")
+    tmp.replace(path)  # readers never see a half-written file
