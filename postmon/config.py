@@ -234,7 +234,37 @@ class Config:
     collector: dict[str, Any] = field(default_factory=dict)
 
 
+#: environment overrides for the local services' ports (e.g. a second checkout on one host)
+SERVICE_PORT_ENV = {
+    "mqtt_port": "POSTMON_SERVICES_MQTT_PORT",
+    "influx_port": "POSTMON_SERVICES_INFLUX_PORT",
+    "influx_rpc_port": "POSTMON_SERVICES_INFLUX_RPC_PORT",
+}
+
+
+def _env_port(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        port = int(raw)
+    except ValueError:
+        raise ConfigError(f"${name}={raw!r} is not a port number") from None
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"${name}={port} is not a TCP port (1..65535)")
+    return port
+
+
 def _apply_env(cfg: Config) -> Config:
+    svc = cfg.services
+    env = SERVICE_PORT_ENV
+    svc = dataclasses.replace(
+        svc,
+        mqtt_port=_env_port(env["mqtt_port"], svc.mqtt_port),
+        influx_port=_env_port(env["influx_port"], svc.influx_port),
+        influx_rpc_port=_env_port(env["influx_rpc_port"], svc.influx_rpc_port),
+    )
+    cfg = dataclasses.replace(cfg, services=svc)
     influx_pw = read_secret("POSTMON_INFLUX_PASSWORD") or cfg.influxdb.password
     mqtt_pw = read_secret("POSTMON_MQTT_PASSWORD") or cfg.mqtt.password
     influx_url = os.environ.get("POSTMON_INFLUX_URL") or cfg.influxdb.url

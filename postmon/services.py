@@ -227,6 +227,9 @@ class LocalServices:
         if pid and _pid_alive(pid):
             log(f"mosquitto already running (pid {pid}, port {self.cfg.mqtt_port})")
             return
+        if mqtt_roundtrip(self.cfg.mqtt_port, timeout_s=1.0):
+            log(f"an MQTT broker already answers on 127.0.0.1:{self.cfg.mqtt_port}; using it")
+            return
         binary = _bin("mosquitto")
         assert binary is not None
         conf = self._mosquitto_conf()
@@ -239,6 +242,9 @@ class LocalServices:
         pid = _read_pid(self._dir("influxdb") / "influxdb.pid")
         if pid and _pid_alive(pid):
             log(f"influxd already running (pid {pid}, port {self.cfg.influx_port})")
+            return
+        if influx_ping(self.cfg.influx_port):
+            log(f"an InfluxDB already answers on 127.0.0.1:{self.cfg.influx_port}; using it")
             return
         binary = _bin("influxd")
         assert binary is not None

@@ -26,8 +26,9 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 HAPT_DIR = SHARED / "data" / "hapt-dev"
 
-INFLUX_PORT = int(os.environ.get("POSTMON_TEST_INFLUX_PORT", DEFAULT_INFLUX_PORT))
-MQTT_PORT = int(os.environ.get("POSTMON_TEST_MQTT_PORT", DEFAULT_MQTT_PORT))
+# Same overrides as `postmon services up` (postmon.config.SERVICE_PORT_ENV).
+INFLUX_PORT = int(os.environ.get("POSTMON_SERVICES_INFLUX_PORT", DEFAULT_INFLUX_PORT))
+MQTT_PORT = int(os.environ.get("POSTMON_SERVICES_MQTT_PORT", DEFAULT_MQTT_PORT))
 INFLUX_URL = f"http://127.0.0.1:{INFLUX_PORT}"
 
 HOW_TO_START = "start the local services with `make services-up` (or `postmon services up`)"

@@ -68,3 +68,11 @@ def test_secret_from_env_and_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     os.chmod(f, 0o644)
     with pytest.raises(ConfigError, match="chmod 600"):
         read_secret("POSTMON_X")
+
+
+def test_service_ports_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POSTMON_SERVICES_INFLUX_PORT", "28086")
+    assert load_config(None).services.influx_port == 28086
+    monkeypatch.setenv("POSTMON_SERVICES_MQTT_PORT", "nope")
+    with pytest.raises(ConfigError, match="POSTMON_SERVICES_MQTT_PORT='nope'"):
+        load_config(None)

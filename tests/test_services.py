@@ -52,7 +52,7 @@ def test_unreachable_influx_fails_with_how_to_start() -> None:
             "-q",
             "tests/test_services.py::test_influx_answers",
         ],
-        env={**os.environ, "POSTMON_TEST_INFLUX_PORT": str(port)},
+        env={**os.environ, "POSTMON_SERVICES_INFLUX_PORT": str(port)},
         cwd=Path(__file__).resolve().parent.parent,
         capture_output=True,
         text=True,
