@@ -5,13 +5,15 @@ from pathlib import Path
 
 import pytest
 
-from postmon.config import Config, load_config, read_secret
+from postmon.config import SERVICE_PORT_ENV, Config, load_config, read_secret
 from postmon.errors import ConfigError
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def test_example_config_loads_and_matches_defaults() -> None:
+def test_example_config_loads_and_matches_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in SERVICE_PORT_ENV.values():
+        monkeypatch.delenv(var, raising=False)
     cfg = load_config(REPO / "postmon.example.toml")
     assert cfg == Config()
 
