@@ -273,7 +273,31 @@ ACTIVITY_1H = Measurement(
     doc="Per-hour sums of `activity_1m` (flexion: mean of the minute means).",
 )
 
-MEASUREMENTS = (EPOCH, EVENT, NUDGE, DAILY, DEVICE, IMU_RAW, ACTIVITY_1M, ACTIVITY_1H)
+PLAN_CHANGE = Measurement(
+    "plan_change",
+    RP_FOREVER,
+    tags=("site", "wearer"),
+    specs=(
+        FieldSpec("title", "string", "", "short label shown on trend charts"),
+        FieldSpec("text", "string", "", "what changed and why, in plain words (no diagnosis)"),
+        FieldSpec("settings_json", "string", "", "the new nudge/analysis settings, JSON object"),
+    ),
+    precision="s",
+    doc="A change of a wearer's care plan; time = when it takes effect. Trend dashboards "
+    "mark it as an annotation; the report lists it (before/after comparisons).",
+)
+
+MEASUREMENTS = (
+    EPOCH,
+    EVENT,
+    NUDGE,
+    DAILY,
+    DEVICE,
+    IMU_RAW,
+    ACTIVITY_1M,
+    ACTIVITY_1H,
+    PLAN_CHANGE,
+)
 BY_NAME: dict[str, Measurement] = {m.name: m for m in MEASUREMENTS}
 
 
