@@ -235,22 +235,27 @@ def eva_heatmap(angle_class: int) -> heatmap.Panel:
     )
 
 
+def _response_rate_query(label: str, group: str) -> str:
+    """Answered share (%) per ``group`` bucket.
+
+    ``response_delay_s`` is written only for answered nudges (schema), so
+    counting it counts answers. Both counts come per local day from a
+    subquery with fill(0), because a bare ``count(a) / count(b)`` is null on a
+    day with nudges but no answer; days without nudges are dropped (InfluxQL
+    would report 0/0 as 0 %).
+    """
+    per_day = (
+        f'SELECT count({col(NUDGE, "response_delay_s")}) AS "answered", '
+        f'count({col(NUDGE, "level")}) AS "sent" FROM {src(NUDGE)} '
+        f"WHERE {wearer_filter(NUDGE)} AND $timeFilter GROUP BY time(1d) fill(0) {tz_clause()}"
+    )
+    return (
+        f'SELECT 100 * sum("answered") / sum("sent") AS "{label}" FROM ({per_day}) '
+        f'WHERE "sent" > 0 AND $timeFilter GROUP BY {group} fill(none) {tz_clause()}'
+    )
+
+
 def nudge_response() -> timeseries.Panel:
-    # response_delay_s is written only for answered nudges (schema), so its
-    # count over the count of nudges is the share answered.
-    rate = (
-        f"count({col(NUDGE, 'response_delay_s')}) / count({col(NUDGE, 'level')}) "
-        '* 100 AS "answered %"'
-    )
-    daily = (
-        f"SELECT {rate} FROM {src(NUDGE)} WHERE {wearer_filter(NUDGE)} AND $timeFilter "
-        f"GROUP BY time(1d) fill(none) {tz_clause()}"
-    )
-    weekly = (
-        f"SELECT {rate.replace('answered %', 'answered % (week)')} FROM {src(NUDGE)} "
-        f"WHERE {wearer_filter(NUDGE)} AND $timeFilter "
-        f"GROUP BY {WEEK_GROUP} fill(none) {tz_clause()}"
-    )
     matcher, props = p.weekly_line_override()
     m2, props2 = p.fixed_colour("answered %", p.GREEN)
     return (
@@ -259,8 +264,8 @@ def nudge_response() -> timeseries.Panel:
         .unit("percent")
         .min(0)
         .max(100)
-        .with_target(InfluxQLTarget(daily, "A"))
-        .with_target(InfluxQLTarget(weekly, "B"))
+        .with_target(InfluxQLTarget(_response_rate_query("answered %", "time(1d)"), "A"))
+        .with_target(InfluxQLTarget(_response_rate_query("answered % (week)", WEEK_GROUP), "B"))
         .with_override(m2, props2)
         .with_override(matcher, props)
     )
