@@ -22,6 +22,7 @@ from postmon.errors import PostmonError
 COMMAND_MODULES: tuple[str, ...] = (
     "postmon.commands.services",
     "postmon.commands.config",
+    "postmon.commands.dashboards",
 )
 
 EPILOG = """\
