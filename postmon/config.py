@@ -18,7 +18,7 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from postmon.errors import ConfigError
 
@@ -173,12 +173,53 @@ class InfluxConfig:
     #: never in the TOML: from $POSTMON_INFLUX_PASSWORD or $POSTMON_INFLUX_PASSWORD_FILE
     password: str = field(default="", repr=False)
     timeout_s: float = 10.0
+    #: v1 = /write + /query (1.x; 2.x/3.x v1 compatibility); v2 = influxdb-client /api/v2/write
+    backend: Literal["v1", "v2"] = "v1"
+    #: never in the TOML: from $POSTMON_INFLUX_TOKEN (2.x/3.x; sent as "Authorization: Token")
+    token: str = field(default="", repr=False)
+    org: str = ""  # v2 backend
+    bucket_template: str = "{database}/{rp}"  # v2 backend: bucket per retention policy
+    #: create the database and retention policies at startup (needs admin rights on 1.x)
+    create_schema: bool = True
+    gzip: bool = True
+    batch_points: int = 5000  # a write is sent when this many points wait ...
+    flush_interval_s: float = 1.0  # ... or when the oldest has waited this long
+    max_buffer_points: int = 200_000  # in memory; producers wait beyond it (backpressure)
+    retry_initial_s: float = 0.5  # exponential backoff with full jitter ...
+    retry_max_s: float = 30.0  # ... capped here
+    spool_after_s: float = 5.0  # unreachable this long: batches go to the disk spool
+    spool_dir: Path = Path(".postmon/spool/influx")
+    spool_max_mb: float = 1024.0  # beyond it the oldest spooled data is dropped (counted, logged)
+    downsample_interval_s: float = 60.0  # activity roll-ups recomputed this often
 
     def __post_init__(self) -> None:
         if not self.url.startswith(("http://", "https://")):
             raise ValueError(f"url={self.url!r} must start with http:// or https://")
         if self.timeout_s <= 0:
             raise ValueError(f"timeout_s={self.timeout_s} must be > 0")
+        for name in ("batch_points", "max_buffer_points"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)} must be >= 1")
+        if self.max_buffer_points < self.batch_points:
+            raise ValueError(
+                f"max_buffer_points={self.max_buffer_points} must be >= "
+                f"batch_points={self.batch_points}"
+            )
+        for name in (
+            "flush_interval_s",
+            "retry_initial_s",
+            "retry_max_s",
+            "spool_max_mb",
+            "downsample_interval_s",
+        ):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name}={getattr(self, name)} must be > 0")
+        if self.spool_after_s < 0:
+            raise ValueError(f"spool_after_s={self.spool_after_s} must be >= 0")
+        if "{database}" not in self.bucket_template and "{rp}" not in self.bucket_template:
+            raise ValueError(
+                f"bucket_template={self.bucket_template!r} must use {{database}} and/or {{rp}}"
+            )
 
 
 @dataclass(frozen=True)
@@ -193,10 +234,28 @@ class MqttConfig:
     password: str = field(default="", repr=False)
     tls_ca_file: str = ""
     keepalive_s: float = 30.0
+    tls_cert_file: str = ""  # client certificate (mutual TLS), with tls_key_file
+    tls_key_file: str = ""
+    tls_insecure: bool = False  # skip host-name verification (test brokers only)
+    #: persistent sessions: the broker keeps subscriptions and queued QoS 1
+    #: messages of a disconnected client this long
+    session_expiry_s: float = 7 * 24 * 3600.0
+    client_id: str = ""  # default: postmon-<role>-<host>-<n>; must be stable for sessions
+    ingest_group: str = "postmon-ingest"  # shared-subscription group of ingest workers
+    max_inflight: int = 100  # unacknowledged QoS 1 messages per client
+    max_queue_msgs: int = 10_000  # publisher: in memory before the disk spool takes over
+    spool_dir: Path = Path(".postmon/spool/mqtt")
+    spool_max_mb: float = 512.0
+    reconnect_max_s: float = 30.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.port <= 65535:
             raise ValueError(f"port={self.port} is not a TCP port (1..65535)")
+        for name in ("max_inflight", "max_queue_msgs"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)} must be >= 1")
+        if any(c in self.ingest_group for c in "/#+") or not self.ingest_group:
+            raise ValueError(f"ingest_group={self.ingest_group!r} must be a name without / # +")
         if self.topic_root.endswith("/") or "#" in self.topic_root or "+" in self.topic_root:
             raise ValueError(f"topic_root={self.topic_root!r} must not end in / or hold wildcards")
 
@@ -266,11 +325,14 @@ def _apply_env(cfg: Config) -> Config:
     )
     cfg = dataclasses.replace(cfg, services=svc)
     influx_pw = read_secret("POSTMON_INFLUX_PASSWORD") or cfg.influxdb.password
+    influx_token = read_secret("POSTMON_INFLUX_TOKEN") or cfg.influxdb.token
     mqtt_pw = read_secret("POSTMON_MQTT_PASSWORD") or cfg.mqtt.password
     influx_url = os.environ.get("POSTMON_INFLUX_URL") or cfg.influxdb.url
     return dataclasses.replace(
         cfg,
-        influxdb=dataclasses.replace(cfg.influxdb, password=influx_pw, url=influx_url),
+        influxdb=dataclasses.replace(
+            cfg.influxdb, password=influx_pw, url=influx_url, token=influx_token
+        ),
         mqtt=dataclasses.replace(cfg.mqtt, password=mqtt_pw),
     )
 
@@ -291,11 +353,12 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
             table = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{p}: not valid TOML: {exc}") from exc
-        for secret in (("influxdb", "password"), ("mqtt", "password")):
+        for secret in (("influxdb", "password"), ("mqtt", "password"), ("influxdb", "token")):
             if secret[1] in table.get(secret[0], {}):
+                env = f"POSTMON_{secret[0].upper().replace('DB', '')}_{secret[1].upper()}"
                 raise ConfigError(
                     f"{p}: {secret[0]}.{secret[1]} must not be stored in the config file",
-                    hint=f"set POSTMON_{secret[0].upper().replace('DB', '')}_PASSWORD "
-                    "in the environment (or ..._PASSWORD_FILE pointing to a chmod-600 file)",
+                    hint=f"set {env} in the environment "
+                    f"(or {env}_FILE pointing to a chmod-600 file)",
                 )
     return _apply_env(from_table(Config, table))
