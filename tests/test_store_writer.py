@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import threading
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from postmon.store import lineproto as lp
 from postmon.store import schema
 from postmon.store.http import V1HttpBackend, ensure_database_v1
 from postmon.store.reader import Reader
-from postmon.store.records import DeviceStatus, NudgeRecord
+from postmon.store.records import DeviceStatus, NudgeRecord, PlanChange
 from postmon.store.writer import BatchInfo, Outcome, Writer
 from tests.conftest import INFLUX_URL, free_port, influx_query
 from tests.influx_v2_proxy import V2WriteProxy
@@ -67,7 +68,18 @@ def _one_of_everything(w: Writer, t0: int) -> dict:
     w.write_daily("clinic-a", "p001", daily, tz="Europe/Paris")
     w.write_status("clinic-a", "p001", status)
     w.write_raw("clinic-a", "p001", raw)
-    return {"epochs": ep, "events": events, "nudges": nudges, "daily": daily, "status": status}
+    plan = PlanChange(
+        t0 + 7 * S_NS, "Nudge after 40 min", "Longer sitting allowed", {"nudge_min": 40}
+    )
+    w.write_plan_changes("clinic-a", "p001", plan)
+    return {
+        "epochs": ep,
+        "events": events,
+        "nudges": nudges,
+        "daily": daily,
+        "status": status,
+        "plan": plan,
+    }
 
 
 def _show(q: str, db: str) -> list[dict]:
@@ -126,6 +138,7 @@ def test_reader_returns_what_was_written(influx_db: str, tmp_path: Path) -> None
         assert r.events("p001", t0, t0 + HOUR_NS, kinds=["sit_to_stand"])[0].kind == "sit_to_stand"
         assert r.nudges("p001", t0, t0 + HOUR_NS) == sent["nudges"]
         assert r.status("p001", t0, t0 + HOUR_NS) == sent["status"]
+        assert r.plan_changes("p001", t0, t0 + HOUR_NS) == [sent["plan"]]
         day_ns = lp.local_midnight_ns("2024-03-05", "Europe/Paris")
         daily = r.daily("p001", day_ns, day_ns + 1)
         assert daily == [sent["daily"]]
@@ -197,7 +210,7 @@ def test_unreachable_influx_spools_and_replays_in_order_on_restart(
     seqs = [(b.first_seq, b.last_seq) for b in batches]
     assert all(b.replayed for b in batches)
     assert seqs == sorted(seqs)
-    assert all(a[1] < b[0] for a, b in zip(seqs, seqs[1:], strict=False))
+    assert all(a[1] < b[0] for a, b in itertools.pairwise(seqs))
     with Reader(dataclasses.replace(down, url=INFLUX_URL)) as r:
         assert r.count_epochs("w", t0, t0 + HOUR_NS) == n_batches * per
     assert not list((tmp_path / "spool").glob("*.seg"))

@@ -53,7 +53,7 @@ from analysis.contracts import (
 )
 from postmon.errors import InputError
 from postmon.store import schema
-from postmon.store.records import DeviceStatus, NudgeRecord
+from postmon.store.records import DeviceStatus, NudgeRecord, PlanChange
 from postmon.store.schema import PRECISION_NS, Measurement
 
 # Values whose fixed-point integer would not be exact in float64 (2**53) go
@@ -682,3 +682,22 @@ def encode_daily(
         for s in summaries
     )
     return _encode_rows(schema.DAILY, rows)
+
+
+def encode_plan_changes(site: str, wearer: str, changes: Sequence[PlanChange]) -> Encoded:
+    """Care-plan changes (``plan_change``), s precision."""
+    rows = (
+        (
+            {"site": site, "wearer": wearer},
+            {
+                "title": c.title,
+                "text": c.text or None,
+                "settings_json": json.dumps(
+                    _json_safe(c.settings), sort_keys=True, separators=(",", ":"), default=str
+                ),
+            },
+            int(c.time_ns),
+        )
+        for c in changes
+    )
+    return _encode_rows(schema.PLAN_CHANGE, rows)

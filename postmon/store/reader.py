@@ -20,7 +20,7 @@ from analysis.contracts import EPOCH_DTYPE, DailySummary, Event
 from postmon.config import InfluxConfig
 from postmon.store import schema
 from postmon.store.http import Backend, make_backend
-from postmon.store.records import DeviceStatus, NudgeRecord
+from postmon.store.records import DeviceStatus, NudgeRecord, PlanChange
 from postmon.store.schema import Measurement, quote_ident
 
 
@@ -280,6 +280,25 @@ class Reader:
                     )
                 )
         out.sort(key=lambda d: d.time_ns)
+        return out
+
+    def plan_changes(
+        self, wearer: str, start_ns: int, end_ns: int, *, site: str | None = None
+    ) -> list[PlanChange]:
+        out: list[PlanChange] = []
+        cols = list(schema.PLAN_CHANGE.fields)
+        for s in self._select(schema.PLAN_CHANGE, cols, wearer, start_ns, end_ns, site=site):
+            for r in s.values:
+                rec = dict(zip(s.columns, r, strict=True))
+                out.append(
+                    PlanChange(
+                        int(rec["time"]),
+                        str(rec.get("title") or ""),
+                        str(rec.get("text") or ""),
+                        json.loads(rec.get("settings_json") or "{}"),
+                    )
+                )
+        out.sort(key=lambda c: c.time_ns)
         return out
 
     def daily(

@@ -9,7 +9,7 @@ share one definition.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from analysis.contracts import Event, EventKind
@@ -83,3 +83,16 @@ class DeviceStatus:
     lost_samples: int = 0
     gaps: int = 0
     reconnects: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PlanChange:
+    """A change of a wearer's care plan, effective at ``time_ns`` (UTC ns).
+
+    ``settings`` holds the new nudge/analysis settings (stored as JSON).
+    """
+
+    time_ns: int
+    title: str
+    text: str = ""
+    settings: dict[str, Any] = field(default_factory=dict)

@@ -49,7 +49,7 @@ from postmon.errors import PostmonError, Reason
 from postmon.store import lineproto as lp
 from postmon.store import schema
 from postmon.store.http import Action, Backend, WriteResult, make_backend
-from postmon.store.records import DeviceStatus, NudgeRecord
+from postmon.store.records import DeviceStatus, NudgeRecord, PlanChange
 from postmon.store.spool import Spool, SpoolError
 
 log = logging.getLogger(__name__)
@@ -333,6 +333,17 @@ class Writer:
     ) -> int:
         items = [statuses] if isinstance(statuses, DeviceStatus) else list(statuses)
         return self.write_encoded([lp.encode_status(site, wearer, items)], on_done)
+
+    def write_plan_changes(
+        self,
+        site: str,
+        wearer: str,
+        changes: Sequence[PlanChange] | PlanChange,
+        *,
+        on_done: Callback | None = None,
+    ) -> int:
+        items = [changes] if isinstance(changes, PlanChange) else list(changes)
+        return self.write_encoded([lp.encode_plan_changes(site, wearer, items)], on_done)
 
     def write_raw(
         self, site: str, wearer: str, batch: SampleBatch, *, on_done: Callback | None = None
