@@ -44,6 +44,7 @@ unit: install
 	$(BIN)/pytest -m "not integration" $(PYTEST_ARGS)
 
 test: install services-up lint typecheck
+	bash scripts/ensure-chromium.sh
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 demo: install services-up

@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "postmon.commands.services",
     "postmon.commands.config",
     "postmon.commands.dashboards",
+    "postmon.commands.report",
 )
 
 EPILOG = """\

@@ -14,7 +14,7 @@ import datetime as dt
 import time
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -132,20 +132,73 @@ def _transitions(epochs: npt.NDArray[Any]) -> list[Event]:
     return out
 
 
-def _daily(rng: np.random.Generator, date: dt.date) -> DailySummary:
-    values: dict[str, Any] = {}
-    for f in fields(DailySummary):
-        if f.name == "date":
-            values[f.name] = date.isoformat()
-        elif f.name == "eva_min":
-            values[f.name] = tuple(float(x) for x in np.round(rng.uniform(0, 40, 24), 4))
-        elif f.name == "settings":
-            values[f.name] = {"min_bout_s": 10, "static_nudge_min": 30}
-        elif f.type in ("int", int):
-            values[f.name] = int(rng.integers(0, 12))
-        else:
-            values[f.name] = float(np.round(rng.uniform(0, 400), 4))
-    values["eva_share_gt1min"] = float(np.round(rng.uniform(0, 1), 4))
+def _daily(rng: np.random.Generator, date: dt.date, nudge_min: int) -> DailySummary:
+    """A plausible office day: parts add up to the worn time, percentiles ordered."""
+    u = rng.uniform
+    wear = u(360, 540)
+    sitting, standing, walking, lying = (
+        wear * u(0.45, 0.7),
+        wear * u(0.12, 0.25),
+        wear * u(0.05, 0.12),
+        wear * u(0, 0.03),
+    )
+    other = max(0.0, wear - sitting - standing - walking - lying)
+    wear = sitting + standing + walking + lying + other
+    lt20, b20, b45 = wear * u(0.6, 0.75), wear * u(0.12, 0.22), wear * u(0.02, 0.06)
+    gt60 = max(0.0, wear - lt20 - b20 - b45)
+    bands = np.array([lt20, b20, b45, gt60])
+    # EVA: each angle class's minutes spread over the six duration classes
+    eva = np.concatenate([b * rng.dirichlet(np.ones(6) * 2) for b in bands])
+    ge30 = int(rng.integers(0, 4))
+    values: dict[str, Any] = {
+        "date": date.isoformat(),
+        "wear_min": wear,
+        "lying_min": lying,
+        "sitting_min": sitting,
+        "standing_min": standing,
+        "walking_min": walking,
+        "other_min": other,
+        "nonwear_min": 1440 - wear,
+        "sitting_bouts": int(rng.integers(8, 20)),
+        "sitting_bouts_brief": int(rng.integers(3, 9)),
+        "sitting_bouts_moderate": int(rng.integers(2, 7)),
+        "sitting_bouts_prolonged": ge30 + int(rng.integers(0, 2)),
+        "sitting_bouts_ge30": ge30,
+        "sitting_bouts_ge60": int(rng.integers(0, ge30 + 1)),
+        "longest_sitting_bout_min": u(25, 95),
+        "sitting_bout_p10_min": u(1, 3),
+        "sitting_bout_p50_min": u(5, 12),
+        "sitting_bout_p90_min": u(20, 45),
+        "breaks_per_h": u(1.5, 5.0),
+        "posture_changes_per_h": u(4, 12),
+        "static_min": wear * 0.4,
+        "static_share": 0.4,
+        "longest_static_bout_min": u(20, 80),
+        "static_bouts_ge30": int(rng.integers(0, 4)),
+        "flexion_lt20_min": lt20,
+        "flexion_20_45_min": b20,
+        "flexion_45_60_min": b45,
+        "flexion_gt60_min": gt60,
+        "flexion_gt30_min": b20 / 2 + b45 + gt60,
+        "flexion_gt90_min": gt60 / 4,
+        "sustained_flexion_events": int(rng.integers(0, 10)),
+        "sustained_flexion_min": u(0, 30),
+        "flexion_load_degmin_per_h": u(50, 400),
+        "incl_p10_deg": u(3, 8),
+        "incl_p50_deg": u(10, 20),
+        "incl_p90_deg": u(25, 45),
+        "flex_p10_deg": u(-5, 3),
+        "flex_p50_deg": u(5, 15),
+        "flex_p90_deg": u(20, 40),
+        "angle_sd_deg": u(5, 15),
+        "eva_share_gt1min": float(eva.reshape(4, 6)[:, 4:].sum() / wear),
+        "eva_entropy_bits": u(2, 4),
+        "eva_min": tuple(float(x) for x in np.round(eva, 4)),
+        "settings": {"min_bout_s": 10, "static_nudge_min": nudge_min},
+    }
+    for k, v in values.items():
+        if isinstance(v, float):
+            values[k] = round(v, 4)
     return DailySummary(**values)
 
 
@@ -165,7 +218,8 @@ def build(db: str, seed: int = 7) -> Scenario:
         epochs = _epochs(rng, start_s, n_epochs) if key != SILENT else np.zeros(0, EPOCH_DTYPE)
         events = _transitions(epochs)
         worn = [d for d in days if rng.random() > 0.1 or d == today]
-        daily = [_daily(rng, d) for d in worn]
+        # the plan (see below) moves the nudge from every 40 to every 30 min on day 24
+        daily = [_daily(rng, d, 40 if d < days[24] else 30) for d in worn]
         daily_ms = [lp.local_midnight_ns(s.date, TZ) // 1_000_000 for s in daily]
         # nudges: a few per day over the whole period, some in the last hours
         nudges = []
