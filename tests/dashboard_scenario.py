@@ -31,7 +31,7 @@ from analysis.contracts import (
 )
 from postmon.store import lineproto as lp
 from postmon.store import schema
-from postmon.store.records import DeviceStatus, NudgeRecord
+from postmon.store.records import DeviceStatus, NudgeRecord, PlanChange
 from tests.conftest import INFLUX_URL, influx_query
 
 TZ = "Europe/Berlin"
@@ -267,27 +267,10 @@ def build(db: str, seed: int = 7) -> Scenario:
         OTHERS[0]: [(12, "standing desk", "Standing desk in the mornings.")],
     }
     for key, items in plans.items():
-        lines = []
+        changes = []
         for day_index, title, text in items:
             t_ms = first_day_ms + day_index * 86_400_000 + 9 * 3_600_000
             wearers[key].plans.append((t_ms, title, text))
-            line = lp.encode_point(
-                schema.PLAN_CHANGE,
-                {"site": key[0], "wearer": key[1]},
-                {"title": title, "text": text, "settings_json": "{}"},
-                t_ms * 1_000_000,
-            )
-            assert line is not None
-            lines.append(line)
-        body = ("\n".join(lines) + "\n").encode()
-        post(
-            db,
-            lp.Encoded(
-                schema.PLAN_CHANGE.name,
-                schema.PLAN_CHANGE.rp.name,
-                schema.PLAN_CHANGE.precision,
-                body,
-                len(lines),
-            ),
-        )
+            changes.append(PlanChange(t_ms * 1_000_000, title, text, {}))
+        post(db, lp.encode_plan_changes(key[0], key[1], changes))
     return Scenario(db, now_s * 1000, start_s * 1000, first_day_ms, wearers)

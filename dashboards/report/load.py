@@ -1,122 +1,32 @@
 """Read one wearer's daily summaries, nudges and plan changes from InfluxDB.
 
-InfluxQL is built from the schema's names (``postmon.store.schema``); the
-HTTP call is the v1 ``/query`` endpoint (POST, ``epoch=ms``), the same one
-Grafana uses.
+Uses the store's typed :class:`postmon.store.reader.Reader` (InfluxQL over
+the v1 ``/query`` API, built from the schema's names).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-import math
-import typing
-import urllib.error
-import urllib.parse
-import urllib.request
-from dataclasses import fields
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from analysis.contracts import DailySummary
 from dashboards.report.model import NudgeRow, PlanChange, ReportData, weeks_of
 from postmon.config import InfluxConfig
-from postmon.errors import ConfigError, InputError, ServiceUnavailable
-from postmon.store.schema import (
-    DAILY,
-    N_EVA_ANGLE,
-    N_EVA_DURATION,
-    NUDGE,
-    PLAN_CHANGE,
-    Measurement,
-    eva_field_name,
-    quote_ident,
-)
+from postmon.errors import ConfigError, PostmonError
+from postmon.store.reader import Reader
 
-Row = dict[str, Any]
+NS_PER_MS = 1_000_000
+#: Daily points sit at local midnight in the writer's time zone, which may
+#: differ from the report's by up to ±14 h; read that margin and keep the
+#: days by their stored ``date``.
+DAILY_MARGIN_NS = 14 * 3_600 * 1_000_000_000
 
 
-def quote_string(value: str) -> str:
-    """An InfluxQL single-quoted string literal."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+def _local_midnight_ns(date: dt.date, zone: ZoneInfo) -> int:
+    return int(dt.datetime.combine(date, dt.time(0), tzinfo=zone).timestamp()) * 1_000_000_000
 
 
-def query(cfg: InfluxConfig, q: str) -> list[Row]:
-    """Run one InfluxQL statement; rows as dicts (``time`` in UTC ms)."""
-    params = {"db": cfg.database, "q": q, "epoch": "ms"}
-    if cfg.username:
-        params["u"] = cfg.username
-        params["p"] = cfg.password
-    data = urllib.parse.urlencode(params).encode()
-    try:
-        with urllib.request.urlopen(f"{cfg.url}/query", data=data, timeout=cfg.timeout_s) as r:
-            body = json.loads(r.read())
-    except urllib.error.HTTPError as exc:
-        detail = exc.read().decode(errors="replace")[:300]
-        if exc.code in (401, 403):
-            raise ConfigError(
-                f"InfluxDB at {cfg.url} refused the credentials ({exc.code})",
-                hint="check [influxdb] username and $POSTMON_INFLUX_PASSWORD",
-            ) from exc
-        raise InputError(f"InfluxDB at {cfg.url} rejected a query ({exc.code}): {detail}") from exc
-    except (urllib.error.URLError, OSError) as exc:
-        raise ServiceUnavailable(
-            f"cannot reach InfluxDB at {cfg.url}: {exc}",
-            hint="start it (`postmon services up` locally) or fix [influxdb] url in the config",
-        ) from exc
-    result = body.get("results", [{}])[0]
-    if "error" in result:
-        if "database not found" in str(result["error"]):
-            raise ConfigError(
-                f"InfluxDB at {cfg.url} has no database {cfg.database!r}",
-                hint="set [influxdb] database in the config to the one postmon writes to",
-            )
-        raise InputError(f"InfluxDB could not run {q!r}: {result['error']}")
-    rows: list[Row] = []
-    for series in result.get("series", []):
-        cols = series["columns"]
-        tags = series.get("tags", {})
-        for values in series["values"]:
-            rows.append({**tags, **dict(zip(cols, values, strict=True))})
-    return rows
-
-
-def _where(m: Measurement, site: str, wearer: str, lo_ms: int, hi_ms: int) -> str:
-    return (
-        f"{quote_ident('site')} = {quote_string(site)} AND "
-        f"{quote_ident('wearer')} = {quote_string(wearer)} AND "
-        f"time >= {lo_ms}ms AND time < {hi_ms}ms"
-    )
-
-
-def _local_midnight_ms(date: dt.date, zone: ZoneInfo) -> int:
-    return int(dt.datetime.combine(date, dt.time(0), tzinfo=zone).timestamp() * 1000)
-
-
-def summary_from_row(row: Row) -> DailySummary:
-    """Rebuild a DailySummary from a ``daily`` point (missing numbers become NaN/0)."""
-    hints = typing.get_type_hints(DailySummary)
-    values: dict[str, Any] = {}
-    for f in fields(DailySummary):
-        if f.name == "eva_min":
-            values[f.name] = tuple(
-                float(row.get(eva_field_name(i, j)) or 0.0)
-                for i in range(N_EVA_ANGLE)
-                for j in range(N_EVA_DURATION)
-            )
-        elif f.name == "settings":
-            try:
-                values[f.name] = json.loads(row.get("settings_json") or "{}")
-            except json.JSONDecodeError:
-                values[f.name] = {}
-        elif f.name == "date":
-            values[f.name] = str(row["date"])
-        elif hints[f.name] is int:
-            values[f.name] = int(row.get(f.name) or 0)
-        else:
-            v = row.get(f.name)
-            values[f.name] = math.nan if v is None else float(v)
-    return DailySummary(**values)
+def _local_date(time_ns: int, zone: ZoneInfo) -> str:
+    return dt.datetime.fromtimestamp(time_ns / 1e9, zone).date().isoformat()
 
 
 def load(
@@ -137,48 +47,39 @@ def load(
         raise ConfigError(
             f"unknown time zone {timezone!r}", hint="use an IANA name, e.g. Europe/Berlin"
         ) from exc
-    lo = _local_midnight_ms(date_from, zone)
-    hi = _local_midnight_ms(date_to + dt.timedelta(days=1), zone)
-    # Daily points sit at local midnight in the writer's zone; their `date`
-    # field is the truth, so read a margin either side and filter on it.
-    margin = 14 * 3_600_000
-    where = _where(DAILY, site, wearer, lo - margin, hi + margin)
-    daily_rows = query(cfg, f"SELECT * FROM {DAILY.qualified()} WHERE {where}")
-    days = sorted(
-        (
-            summary_from_row(r)
-            for r in daily_rows
-            if r.get("date") and date_from.isoformat() <= r["date"] <= date_to.isoformat()
-        ),
-        key=lambda d: d.date,
-    )
-    nudge_rows = query(
-        cfg,
-        f"SELECT {quote_ident('answered')}, {quote_ident('response_delay_s')} "
-        f"FROM {NUDGE.qualified()} WHERE {_where(NUDGE, site, wearer, lo, hi)}",
-    )
-    nudges = tuple(
+    lo = _local_midnight_ns(date_from, zone)
+    hi = _local_midnight_ns(date_to + dt.timedelta(days=1), zone)
+    first, last = date_from.isoformat(), date_to.isoformat()
+    try:
+        with Reader(cfg) as reader:
+            daily = reader.daily(wearer, lo - DAILY_MARGIN_NS, hi + DAILY_MARGIN_NS, site=site)
+            nudges = reader.nudges(wearer, lo, hi, site=site)
+            plans = reader.plan_changes(wearer, lo, hi, site=site)
+    except PostmonError as exc:
+        if "database not found" in str(exc):
+            raise ConfigError(
+                f"InfluxDB at {cfg.url} has no database {cfg.database!r}",
+                hint="set [influxdb] database in the config to the one postmon writes to",
+            ) from exc
+        raise
+    days = tuple(d for d in daily if first <= d.date <= last)
+    nudge_rows = tuple(
         NudgeRow(
-            time_ms=int(r["time"]),
-            date=dt.datetime.fromtimestamp(r["time"] / 1000, zone).date().isoformat(),
-            answered=bool(r.get("answered")),
-            response_delay_s=r.get("response_delay_s"),
+            time_ms=n.time_ns // NS_PER_MS,
+            date=_local_date(n.time_ns, zone),
+            answered=bool(n.answered),
+            response_delay_s=n.response_delay_s,
         )
-        for r in nudge_rows
+        for n in nudges
     )
-    plan_rows = query(
-        cfg,
-        f"SELECT {quote_ident('title')}, {quote_ident('text')} FROM {PLAN_CHANGE.qualified()} "
-        f"WHERE {_where(PLAN_CHANGE, site, wearer, lo, hi)}",
-    )
-    plans = tuple(
+    plan_rows = tuple(
         PlanChange(
-            time_ms=int(r["time"]),
-            date=dt.datetime.fromtimestamp(r["time"] / 1000, zone).date().isoformat(),
-            title=str(r.get("title") or ""),
-            text=str(r.get("text") or ""),
+            time_ms=p.time_ns // NS_PER_MS,
+            date=_local_date(p.time_ns, zone),
+            title=p.title,
+            text=p.text,
         )
-        for r in plan_rows
+        for p in plans
     )
     return ReportData(
         site=site,
@@ -186,8 +87,8 @@ def load(
         date_from=date_from,
         date_to=date_to,
         timezone=timezone,
-        days=tuple(days),
-        nudges=nudges,
-        plans=plans,
-        weeks=weeks_of(days, nudges),
+        days=days,
+        nudges=nudge_rows,
+        plans=plan_rows,
+        weeks=weeks_of(days, nudge_rows),
     )
