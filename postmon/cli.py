@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "postmon.commands.config",
     "postmon.commands.dashboards",
     "postmon.commands.report",
+    "postmon.commands.simulate",
 )
 
 EPILOG = """\
