@@ -28,18 +28,20 @@ that a gap decision sees the packets after it: a notification that was only
 all stay late. Samples are never invented or duplicated: a gap is reported
 as a count (``lost_before``), never filled.
 
-Everything here is pure (no I/O); the clocks at the end are the only things
-that read time.
+Everything here is pure (no I/O) except the clocks at the top, the only
+things that read time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
 from collections import deque
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -90,6 +92,62 @@ class SystemClock:
 
 
 SYSTEM_CLOCK = SystemClock()
+
+
+class _SensorClock:
+    """A :class:`Clock` over a source of sensor time (``now_ns`` + ``sleep``).
+
+    A simulation's sensor time never goes backwards, so it serves as the
+    monotonic clock too: timeouts and watchdogs then count sensor seconds.
+    """
+
+    def __init__(self, source: Any) -> None:
+        self._source = source
+
+    def now_ns(self) -> int:
+        return int(self._source.now_ns())
+
+    def monotonic(self) -> float:
+        return int(self._source.now_ns()) / NS_PER_S
+
+    async def sleep(self, seconds: float) -> None:
+        await self._source.sleep(seconds)
+
+
+def as_clock(source: Any) -> Clock:
+    """``source`` as a :class:`Clock`: itself if it is one, else an adapter over
+    its ``now_ns()`` and ``async sleep(seconds)`` (e.g. the simulator's clock)."""
+    if isinstance(source, Clock):
+        return source
+    if callable(getattr(source, "now_ns", None)) and callable(getattr(source, "sleep", None)):
+        return _SensorClock(source)
+    raise TypeError(f"{source!r} has no now_ns() and sleep(): not a clock")
+
+
+_T = TypeVar("_T")
+
+
+async def wait_for(aw: Awaitable[_T], timeout_s: float, clock: Clock) -> _T:
+    """``asyncio.wait_for`` on ``clock``'s time (sensor time in a simulation).
+
+    Raises ``TimeoutError`` after ``timeout_s`` seconds of that clock; the
+    awaitable is cancelled then.
+    """
+    if isinstance(clock, SystemClock):
+        return await asyncio.wait_for(aw, timeout_s)
+    task = asyncio.ensure_future(aw)
+    timer = asyncio.ensure_future(clock.sleep(timeout_s))
+    try:
+        await asyncio.wait((task, timer), return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            return task.result()
+        raise TimeoutError(f"no result within {timeout_s:g} s")
+    finally:
+        timer.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
 
 
 # ------------------------------------------------------- lower-envelope fit

@@ -325,3 +325,35 @@ def test_system_clock_reads_utc_and_monotonic() -> None:
     assert abs(c.now_ns() - time.time_ns()) < NS_PER_S
     a = c.monotonic()
     assert c.monotonic() >= a
+
+
+async def test_sensor_clock_adapter_and_wait_for_count_sensor_time() -> None:
+    import asyncio
+
+    from collector.timing import as_clock, wait_for
+
+    class Stepped:
+        """Sensor time that jumps 10 s per sleep call, whatever the wall clock does."""
+
+        def __init__(self) -> None:
+            self.t = T0_NS
+
+        def now_ns(self) -> int:
+            return self.t
+
+        async def sleep(self, seconds: float) -> None:
+            await asyncio.sleep(0)
+            self.t += int(seconds * NS_PER_S)
+
+    src = Stepped()
+    clock = as_clock(src)
+    assert clock.monotonic() == T0_NS / NS_PER_S
+    await clock.sleep(2.5)
+    assert clock.now_ns() == T0_NS + int(2.5 * NS_PER_S)
+    never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    with pytest.raises(TimeoutError):
+        await wait_for(never, 30.0, clock)  # 30 sensor seconds pass at once
+    assert never.cancelled()
+    assert await wait_for(asyncio.sleep(0, "done"), 1.0, clock) == "done"
+    with pytest.raises(TypeError, match="not a clock"):
+        as_clock(object())
