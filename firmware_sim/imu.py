@@ -317,11 +317,15 @@ def measure(
         gyr = gyr + white_noise(k0, n, seed, _CH_GYRO_NOISE, 3) * (
             device.gyro_noise_mdps_rthz * 1e-3 * bw
         )
-        # Slow bias drift (warm-up, temperature): a few mg and tenths of deg/s.
+        # Slow bias drift (warm-up, temperature): a few mg and tenths of deg/s,
+        # evaluated on whole seconds and interpolated (it changes over minutes).
         t = (k0 + np.arange(n)) / rate_hz
+        grid = np.arange(math.floor(t[0]), math.floor(t[-1]) + 2, dtype=np.float64)
         for ax in range(3):
-            acc[:, ax] += 0.002 * smooth_noise(t, seed, _CH_ACC_DRIFT + ax, 900.0)
-            gyr[:, ax] += 0.1 * smooth_noise(t, seed, _CH_GYRO_DRIFT + ax, 900.0)
+            da = smooth_noise(grid, seed, _CH_ACC_DRIFT + ax, 900.0)
+            dg = smooth_noise(grid, seed, _CH_GYRO_DRIFT + ax, 900.0)
+            acc[:, ax] += 0.002 * np.interp(t, grid, da)
+            gyr[:, ax] += 0.1 * np.interp(t, grid, dg)
     return (
         _digitise(acc, device.accel_range_g, device.accel_lsb_g, quantise),
         _digitise(gyr, device.gyro_range_dps, device.gyro_lsb_dps, quantise),

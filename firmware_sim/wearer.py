@@ -281,6 +281,11 @@ def plan_day(profile: Profile, duration_s: float, seed: int) -> list[Bout]:
                     r.lognormal(math.log(spec.median_s), math.log(spec.gsd)), spec.min_s, spec.max_s
                 )
             )
+            # Never overshoot the behaviour's budget for the phase by more than
+            # a minimum bout: long bouts would otherwise overshoot by half a
+            # bout on average and bias the day towards them.
+            budget = spec.share * phase_len - achieved[spec.behaviour]
+            d = min(d, max(budget, spec.min_s))
             left = phase_len - elapsed
             if d > left or left - d < 5.0:
                 d = left  # the phase ends: stretch or cut the last bout to fit
@@ -1011,7 +1016,7 @@ def segment_rotation(
     )
 
 
-_NOISE_BLOCK = 1024
+_NOISE_BLOCK = 4096
 
 
 def smooth_noise(t: FloatArray, seed: int, channel: int, knot_s: float) -> FloatArray:
@@ -1116,16 +1121,22 @@ def _evaluate(tl: Timeline, k0: int, n: int, rate_hz: float) -> Kinematics:
         minjerk((t - t_start) / ramp) * minjerk((t_end - t) / ramp),
     )
     seed = tl.seed
-    flex += env * (
-        g("slow_flex") * smooth_noise(t, seed, 0, 6.0)
-        + g("fast_flex") * smooth_noise(t, seed, 1, 1.2)
-    )
-    lat += env * (
-        g("slow_lat") * smooth_noise(t, seed, 2, 6.0)
-        + g("fast_lat") * smooth_noise(t, seed, 3, 1.2)
-    )
-    axial += env * g("slow_axial") * smooth_noise(t, seed, 4, 5.0)
-    head += env * g("head_wander") * smooth_noise(t, seed, 5, 4.0)
+
+    def wander(amp_name: str, channel: int, knot_s: float) -> FloatArray:
+        # Evaluated only where it contributes: a pure function of t, so
+        # skipping the zeros changes nothing but the cost.
+        coef = env * g(amp_name)
+        out = np.zeros(n)
+        on = np.flatnonzero(coef != 0.0)
+        if on.size:
+            out[on] = coef[on] * smooth_noise(t[on], seed, channel, knot_s)
+        return out
+
+    # Slow postural wander (knots every 5-6 s), sway (every 1.2 s), turning.
+    flex += wander("slow_flex", 0, 6.0) + wander("fast_flex", 1, 1.2)
+    lat += wander("slow_lat", 2, 6.0) + wander("fast_lat", 3, 1.2)
+    axial += wander("slow_axial", 4, 5.0)
+    head += wander("head_wander", 5, 4.0)
 
     # Gait: sagittal motion at the step frequency, lateral/axial at the stride frequency.
     step_hz = g("step_hz")
@@ -1143,11 +1154,14 @@ def _evaluate(tl: Timeline, k0: int, n: int, rate_hz: float) -> Kinematics:
 
     # In a vehicle: longitudinal/lateral accelerations and seat vibration.
     veh = g("vehicle") * env
-    if np.any(veh > 0):
-        lin_fwd += veh * 0.07 * smooth_noise(t, seed, 6, 3.0)
-        lin_left += veh * 0.08 * smooth_noise(t, seed, 7, 3.0)
-        lin_up += veh * 0.025 * white_noise(k0, n, seed, 8)[:, 0]
-        lat -= veh * 25.0 * 0.08 * smooth_noise(t, seed, 7, 3.0)  # leaning into corners
+    on = np.flatnonzero(veh > 0)
+    if on.size:
+        v = veh[on]
+        side = smooth_noise(t[on], seed, 7, 3.0)
+        lin_fwd[on] += v * 0.07 * smooth_noise(t[on], seed, 6, 3.0)
+        lin_left[on] += v * 0.08 * side
+        lin_up[on] += v * 0.025 * white_noise(k0, n, seed, 8)[on, 0]
+        lat[on] -= v * 2.0 * side  # leaning ~2° into a 0.08 g corner
 
     # Brief movement events.
     ev = tl.events

@@ -80,7 +80,7 @@ def test_each_profile_gives_a_plausible_day(profile: str) -> None:
     exp = _expected_shares(profile)
     for code, want in exp.items():
         got = float(np.mean(tr.activity == code))
-        assert abs(got - want) < 0.06, (Activity(code).label, got, want)
+        assert abs(got - want) < 0.03, (Activity(code).label, got, want)
     # starts with the explicit calibration: standing tall, static, neutral
     c0, c1 = rec.calibration_s
     assert c0 == 0.0
