@@ -40,9 +40,11 @@ from firmware_sim.wearer import (
     NudgeResponse,
     Placement,
     Timeline,
+    TransitionTruth,
     apply_nudge,
     layout,
     plan_day,
+    transitions,
 )
 
 FloatArray = npt.NDArray[np.float64]
@@ -166,6 +168,7 @@ class SimulatedRecording:
     truth : per-second ground truth (epochs)
     samples : per-sample ground truth
     calibration_s : (start, end) of the explicit "stand tall" calibration, s
+    transitions : posture transitions (sit/stand/lie) that start in the recording
     mounting : segment <- sensor rotation (undo it with ``mounting.inv()``)
     """
 
@@ -183,6 +186,7 @@ class SimulatedRecording:
     mounting: Rotation
     errors: ImuErrors
     timeline: Timeline
+    transitions: tuple[TransitionTruth, ...] = ()
 
     @property
     def mounting_quat_xyzw(self) -> tuple[float, float, float, float]:
@@ -282,6 +286,7 @@ def simulate(
         mounting=st.mounting,
         errors=st.errors,
         timeline=st.timeline,
+        transitions=tuple(transitions(st.timeline, 0.0, total / rate)),
     )
 
 
@@ -304,6 +309,9 @@ def _generate(
 class WearerStream:
     """A simulated wearer's IMU as an endless stream (a ``SampleSource``).
 
+    ``BLOCK_S`` seconds of samples are generated at a time and served from a
+    buffer; a nudge discards what was generated but not yet read.
+
     ``read(n)`` returns the next ``n`` samples ``(accel_g (n, 3), gyro_dps
     (n, 3))`` in the sensor frame, as the device reports them. Sample ``k`` is
     at sensor time ``k / rate_hz``. After ``duration_s`` the sensor lies on a
@@ -311,6 +319,8 @@ class WearerStream:
     at sensor time ``t_s``; the response model may change the future (never
     samples already read). ``truth(...)`` gives the ground truth so far.
     """
+
+    BLOCK_S = 10.0
 
     def __init__(
         self,
@@ -332,6 +342,12 @@ class WearerStream:
         self._k = 0
         self._response = response or NudgeResponse()
         self._nudges: list[NudgeOutcome] = []
+        # Samples are made ahead in blocks: a device reads a few samples per
+        # notification, and each generation call has a fixed cost of ~5 ms.
+        self._block = max(1, round(self.BLOCK_S * self._st.rate_hz))
+        self._buf_k0 = 0
+        self._buf_acc = np.zeros((0, 3))
+        self._buf_gyr = np.zeros((0, 3))
 
     @property
     def rate_hz(self) -> float:
@@ -370,18 +386,37 @@ class WearerStream:
         """The next ``n`` samples: (accel_g (n, 3), gyro_dps (n, 3))."""
         if n < 0:
             raise ValueError(f"n={n} must be >= 0")
-        acc, gyr, _ = _generate(self._st, self._seed, self._k, n, self._ideal, self._timeline)
-        self._k += n
-        return acc, gyr
+        k = self._k
+        end = self._buf_k0 + len(self._buf_acc)
+        if k + n > end:
+            m = max(k + n - end, self._block)
+            acc, gyr, _ = _generate(self._st, self._seed, end, m, self._ideal, self._timeline)
+            keep = k - self._buf_k0  # drop what has been read
+            self._buf_acc = np.concatenate([self._buf_acc[keep:], acc])
+            self._buf_gyr = np.concatenate([self._buf_gyr[keep:], gyr])
+            self._buf_k0 = k
+        i = k - self._buf_k0
+        self._k = k + n
+        return self._buf_acc[i : i + n].copy(), self._buf_gyr[i : i + n].copy()
 
     def nudge(self, t_s: float) -> NudgeOutcome:
         """A nudge was felt at sensor time ``t_s``; returns what the wearer does."""
         tl, outcome = apply_nudge(
             self._timeline, float(t_s), self.time_s, self._response, len(self._nudges)
         )
+        if outcome.responded:
+            # samples generated ahead may belong to the old future
+            self._buf_acc = self._buf_acc[: self._k - self._buf_k0]
+            self._buf_gyr = self._buf_gyr[: self._k - self._buf_k0]
         self._timeline = tl
         self._nudges.append(outcome)
         return outcome
+
+    def transitions(
+        self, start_s: float = 0.0, end_s: float | None = None
+    ) -> list[TransitionTruth]:
+        """Posture transitions starting in ``[start_s, end_s)`` (default: up to now)."""
+        return transitions(self._timeline, start_s, self.time_s if end_s is None else end_s)
 
     def truth_samples(self, k0: int, n: int) -> TruthSamples:
         """Per-sample truth for samples ``[k0, k0 + n)`` under the current timeline."""

@@ -61,7 +61,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.spatial.transform import Rotation
 
-from analysis.contracts import Activity
+from analysis.contracts import Activity, EventKind
 from firmware_sim import quat
 from firmware_sim.profiles import Behaviour, Profile
 
@@ -1202,6 +1202,48 @@ def _evaluate(tl: Timeline, k0: int, n: int, rate_hz: float) -> Kinematics:
         worn=worn,
         seg=seg,
     )
+
+
+# ------------------------------------------------------------- transitions
+
+_TRANSITION_KIND: dict[tuple[Posture, Posture], str] = {
+    (Posture.UPRIGHT, Posture.SEATED): EventKind.STAND_TO_SIT,
+    (Posture.SEATED, Posture.UPRIGHT): EventKind.SIT_TO_STAND,
+    (Posture.SEATED, Posture.LYING): EventKind.SIT_TO_LIE,
+    (Posture.LYING, Posture.SEATED): EventKind.LIE_TO_SIT,
+    (Posture.UPRIGHT, Posture.LYING): EventKind.STAND_TO_LIE,
+    (Posture.LYING, Posture.UPRIGHT): EventKind.LIE_TO_STAND,
+}
+
+
+@dataclass(frozen=True)
+class TransitionTruth:
+    """A posture transition: starts at ``t_start_s``, lasts ``duration_s``;
+    ``kind`` is an :class:`analysis.contracts.EventKind` transition name."""
+
+    t_start_s: float
+    duration_s: float
+    kind: str
+
+
+def transitions(tl: Timeline, start_s: float = 0.0, end_s: float = INF) -> list[TransitionTruth]:
+    """Posture transitions (sit/stand/lie) that start within ``[start_s, end_s)``.
+
+    Changes between upright behaviours (standing, walking, bending, lifting)
+    and to or from floor play or nonwear are not posture transitions.
+    """
+    sf, si = tl.segments.f, tl.segments.i
+    out = []
+    for j in np.flatnonzero(si["kind"] == SegKind.TRANSITION):
+        t0 = float(sf["t_start"][j])
+        if not start_s <= t0 < end_s or j == 0:
+            continue
+        a = _BEHAVIOUR_POSTURE[BEHAVIOURS[int(si["behaviour"][j - 1])]]
+        b = _BEHAVIOUR_POSTURE[BEHAVIOURS[int(si["behaviour"][j])]]
+        kind = _TRANSITION_KIND.get((a, b))
+        if kind is not None:
+            out.append(TransitionTruth(t0, float(sf["t_end"][j]) - t0, kind))
+    return out
 
 
 # ------------------------------------------------------------------ nudges

@@ -53,6 +53,8 @@ def test_simulate_writes_a_readable_recording(
     assert list(truth.activity) == ref.truth.activity_labels
     assert np.allclose(truth.flexion_deg, ref.truth.flexion_deg, atol=0.006, equal_nan=True)
     assert np.array_equal(truth.static, ref.truth.static)
+    events = json.loads((out / "transitions.json").read_text())
+    assert [e["kind"] for e in events] == [t.kind for t in ref.transitions]
     meta = json.loads((out / "meta.json").read_text())
     assert meta["calibration_s"] == list(ref.calibration_s)
     assert np.allclose(meta["mounting_quat_xyzw"], ref.mounting.as_quat())

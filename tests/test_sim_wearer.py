@@ -193,3 +193,25 @@ def test_bad_arguments_are_clear_errors() -> None:
         simulate("nurse", -5)
     with pytest.raises(ValueError, match=r"within 0\.\.1"):
         NudgeResponse(probability=1.5)
+
+
+def test_transition_truth_matches_the_activity_timeline() -> None:
+    rec = simulate("new_parent", 4 * 3600, seed=8, rate_hz=10, ideal=True)
+    act = rec.truth.activity
+    upright = [Activity.STANDING, Activity.WALKING, Activity.OTHER]
+    kinds = {t.kind for t in rec.transitions}
+    assert {"sit_to_stand", "stand_to_sit"} <= kinds
+    for t in rec.transitions:
+        before = act[int(t.t_start_s) - 1]
+        after = act[int(t.t_start_s + t.duration_s) + 1]
+        src, dst = t.kind.split("_to_")
+        want = {"sit": [Activity.SITTING], "stand": upright, "lie": [Activity.LYING]}
+        assert before in want[src], t
+        assert after in want[dst], t
+        if t.kind in ("sit_to_stand", "stand_to_sit"):
+            assert 1.5 <= t.duration_s <= 3.0
+    # independent count from the per-second labels: sitting -> upright changes
+    a, b = act[:-1], act[1:]
+    rises = np.count_nonzero((a == Activity.SITTING) & np.isin(b, upright))
+    n_sts = sum(t.kind == "sit_to_stand" for t in rec.transitions)
+    assert abs(rises - n_sts) <= 2

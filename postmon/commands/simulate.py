@@ -35,8 +35,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             "Simulate a working day of a wearer with a trunk-worn IMU and write "
             "DIR/imu.csv (time_s, accel in g, gyro in deg/s, sensor frame, quantised as the "
             "device reports it), DIR/truth.csv (per second: activity, inclination, flexion, "
-            "lateral bend relative to the neutral standing posture, static flag) and "
-            "DIR/meta.json (settings, calibration interval, mounting rotation). The same "
+            "lateral bend relative to the neutral standing posture, static flag), "
+            "DIR/meta.json (settings, calibration interval, mounting rotation) and "
+            "DIR/transitions.json (sit-to-stand etc.: start, duration, kind). The same "
             "arguments always give the same files. The wearer stands tall for the explicit "
             "calibration during the first ~10 s (see meta.json)."
         ),
@@ -199,6 +200,11 @@ def run(args: argparse.Namespace) -> int:
             "angles": "relative to neutral standing; see firmware_sim/wearer.py",
         }
         (out / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        events = [
+            {"time_s": round(t.t_start_s, 3), "duration_s": round(t.duration_s, 3), "kind": t.kind}
+            for t in rec.transitions
+        ]
+        (out / "transitions.json").write_text(json.dumps(events, indent=1) + "\n")
     except OSError as exc:
         raise InputError(
             f"cannot write to {out}: {exc.strerror or exc}",
@@ -208,7 +214,7 @@ def run(args: argparse.Namespace) -> int:
     rate_txt = f"{len(rec.time_s) / t_sim / 1e6:.2f} M samples/s" if t_sim > 0 else ""
     print(
         f"wrote {out}/imu.csv ({len(rec.time_s)} samples at {rec.rate_hz:g} Hz), truth.csv "
-        f"({len(tr)} s), meta.json; simulated in {t_sim:.1f} s ({rate_txt}), "
+        f"({len(tr)} s), meta.json, transitions.json; simulated in {t_sim:.1f} s ({rate_txt}), "
         f"total {t_all:.1f} s; calibration {rec.calibration_s[0]:g}-"
         f"{rec.calibration_s[1]:.1f} s"
     )
