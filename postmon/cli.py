@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "postmon.commands.dashboards",
     "postmon.commands.report",
     "postmon.commands.simulate",
+    "postmon.commands.ingest",
 )
 
 EPILOG = """\

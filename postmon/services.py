@@ -9,6 +9,7 @@ processes are started detached and stopped by their recorded PIDs.
 from __future__ import annotations
 
 import contextlib
+import getpass
 import os
 import shlex
 import shutil
@@ -163,6 +164,10 @@ class LocalServices:
             "# written by postmon services; loopback only\n"
             f"listener {self.cfg.mqtt_port} 127.0.0.1\n"
             "allow_anonymous true\n"
+            # run as whoever started it: as root, mosquitto would otherwise switch to
+            # the `mosquitto` user, which cannot write this state directory, and
+            # persistence (sessions, queued QoS 1 messages) would silently not work
+            f"user {getpass.getuser()}\n"
             "persistence true\n"
             f"persistence_location {d}/\n"
             f"log_dest file {d}/mosquitto.log\n"

@@ -25,8 +25,9 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.file)
     shown = dataclasses.asdict(cfg)
     for section in ("influxdb", "mqtt"):
-        if shown[section].get("password"):
-            shown[section]["password"] = "***"
+        for secret in ("password", "token"):
+            if shown[section].get(secret):
+                shown[section][secret] = "***"
     for key, value in shown.items():
         print(f"{key} = {value}")
     print(f"{args.file}: ok")

@@ -159,6 +159,7 @@ class Writer:
         self._pending = 0
         self._inflight = False
         self._flush_waiters = 0
+        self._kicked = False
         self._closing = False
         self._stopped = False
         self._seq = 0
@@ -255,6 +256,13 @@ class Writer:
                 return self._cond.wait_for(done, timeout_s)
             finally:
                 self._flush_waiters -= 1
+
+    def kick(self) -> None:
+        """Send what is queued now instead of waiting for the batch size or
+        interval (without waiting for it, unlike ``flush``)."""
+        with self._cond:
+            self._kicked = True
+            self._cond.notify_all()
 
     def stats(self) -> WriterStats:
         with self._cond:
@@ -434,6 +442,7 @@ class Writer:
                         self._pending >= self.cfg.batch_points
                         or now - self._queue[0].accepted_at >= self.cfg.flush_interval_s
                         or self._flush_waiters > 0
+                        or self._kicked
                         or self._closing
                     )
                     replay_due = (
@@ -462,6 +471,8 @@ class Writer:
                     if send_due
                     else []
                 )
+                if not self._queue:
+                    self._kicked = False
                 if batch:
                     self._inflight = True
             try:
