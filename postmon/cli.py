@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "postmon.commands.report",
     "postmon.commands.simulate",
     "postmon.commands.ingest",
+    "postmon.commands.plan",
 )
 
 EPILOG = """\
