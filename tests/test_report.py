@@ -177,7 +177,9 @@ def test_settings_periods() -> None:
 # ----------------------------------------------------------- integration
 
 
-def _make_report(scenario: sc.Scenario, tmp_path: Path) -> tuple[Path, dt.date, dt.date]:
+def _make_report(
+    scenario: sc.Scenario, tmp_path: Path, extra: tuple[str, ...] = ()
+) -> tuple[Path, dt.date, dt.date]:
     config = tmp_path / "postmon.toml"
     config.write_text(f'[influxdb]\ndatabase = "{scenario.db}"\n', encoding="utf-8")
     w = scenario.wearers[sc.TARGET]
@@ -200,6 +202,7 @@ def _make_report(scenario: sc.Scenario, tmp_path: Path) -> tuple[Path, dt.date, 
             sc.TZ,
             "--out",
             str(out),
+            *extra,
         ]
     )
     assert rc == 0
@@ -330,7 +333,18 @@ CHECKER = """
 
 @pytest.mark.integration
 def test_report_renders_in_headless_chromium(scenario: sc.Scenario, tmp_path: Path) -> None:
-    out, _first, _last = _make_report(scenario, tmp_path)
+    pdf = tmp_path / "report.pdf"
+    out, _first, _last = _make_report(scenario, tmp_path, ("--pdf", str(pdf)))
+    # 0. printed: an A4 PDF of several pages (print CSS: charts are not split)
+    data = pdf.read_bytes()
+    assert data.startswith(b"%PDF")
+    pages = re.findall(rb"/Type\s*/Page\b(?!s)", data)
+    assert 3 <= len(pages) <= 10, len(pages)
+    boxes = {
+        tuple(round(float(v)) for v in m.split()[2:4])
+        for m in re.findall(rb"/MediaBox\s*\[([^\]]*)\]", data)
+    }
+    assert boxes == {(595, 842)}  # A4 in points
     # 1. the page as written: no console output at all (it has no scripts, so
     #    anything logged is a browser-side error such as a broken resource)
     shot = tmp_path / "report.png"
@@ -358,3 +372,18 @@ def test_report_renders_in_headless_chromium(scenario: sc.Scenario, tmp_path: Pa
     orange = np.all(np.abs(img - np.array([0xE6, 0x9F, 0x00])) < 12, axis=2).sum()
     assert orange > 2000, "the posture chart's sitting bars are not visible"
     assert not math.isnan(float(white))
+
+
+def test_pdf_without_chromium_says_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dashboards.report import pdf as pdf_mod
+    from postmon.errors import PostmonError, Reason
+
+    monkeypatch.setattr(pdf_mod.shutil, "which", lambda _name: None)
+    page = tmp_path / "r.html"
+    page.write_text("<!doctype html><p>x</p>", encoding="utf-8")
+    with pytest.raises(PostmonError) as info:
+        pdf_mod.html_to_pdf(page, tmp_path / "r.pdf")
+    assert info.value.reason is Reason.DEPENDENCY_MISSING
+    assert "ensure-chromium.sh" in str(info.value)

@@ -35,6 +35,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--from", dest="date_from", required=True, type=_date, help="first day")
     p.add_argument("--to", dest="date_to", required=True, type=_date, help="last day (inclusive)")
     p.add_argument("--out", required=True, type=Path, help="output file (.html)")
+    p.add_argument(
+        "--pdf", type=Path, help="also print it to this PDF file (needs Chromium; optional)"
+    )
     p.add_argument("--config", help="TOML config ([influxdb], site)")
     p.add_argument("--site", help="site of the wearer (default: the config's site)")
     p.add_argument(
@@ -62,6 +65,11 @@ def run(args: argparse.Namespace) -> int:
     page = render.render(data, dt.datetime.now(dt.UTC).astimezone())
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(page, encoding="utf-8")
+    if args.pdf:
+        from dashboards.report.pdf import html_to_pdf
+
+        html_to_pdf(args.out, args.pdf)
+        print(f"{args.pdf}: printed (A4)")
     worn = sum(1 for d in data.days if d.wear_min > 0)
     print(
         f"{args.out}: {worn} worn days, {len(data.nudges)} nudges, {len(data.plans)} plan changes"
