@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "postmon.commands.simulate",
     "postmon.commands.ingest",
     "postmon.commands.plan",
+    "postmon.commands.analyze",
 )
 
 EPILOG = """\

@@ -1,0 +1,316 @@
+"""Activity model: gait probability, transition evidence, HMM emissions.
+
+A trunk sensor sees sitting and standing at nearly the same angle (a waist
+sensor only sees the small pelvic tilt: HAPT wearers tilt 0-17° standing and
+3-76° sitting relative to walking), so the posture is read mostly from *how
+the wearer got there*:
+
+* **Transitions** are recognised from mounting-free features of a 9-s window
+  around each second: how far the up direction turned from before to after,
+  how far the trunk leaned beyond that on the way (the forward lean of a
+  sit-to-stand), and the vertical velocity/displacement of the body
+  (double-integrated acceleration along gravity: standing up raises the hips,
+  sitting down lowers them). A multinomial logistic model gives, per second,
+  the probability of each of the six transitions or none.
+* **Context**: one stands before and after walking; a posture can only
+  change during movement, and only through a transition.
+* **Angle** relative to the upright reference, when known, adds weak
+  per-second evidence (lying is ~90° away; sitting usually leans back).
+
+These feed a 4-state HMM (lying, sitting, standing, walking) decoded by
+Viterbi with a fixed look-ahead (``analysis.stream``). ``other`` (upright,
+moving, no gait) and ``nonwear`` are assigned around it.
+
+All features are rotation-invariant, so the model does not depend on how the
+sensor is mounted. The parameters are learned by ``scripts/train_activity.py``
+(deterministic, leave-wearers-out scored) and shipped in
+``analysis/model_params.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from analysis.contracts import Activity
+
+F64 = npt.NDArray[np.float64]
+
+#: Look-back / look-ahead (epochs) of the transition window.
+WINDOW_EPOCHS = 4
+#: A transition is placed at the most movement-like second within +- this (s).
+PEAK_RADIUS = 3
+#: ... if its probability of being some transition exceeds this.
+MIN_PEAK = 0.05
+
+#: HMM states (subset of Activity; order = state index)
+STATES: tuple[Activity, ...] = (
+    Activity.LYING,
+    Activity.SITTING,
+    Activity.STANDING,
+    Activity.WALKING,
+)
+LIE, SIT, STAND, WALK = 0, 1, 2, 3
+N_STATES = 4
+
+#: Transition classes of the transition model (index 0 = none)
+TRANSITIONS: tuple[tuple[str, int, int], ...] = (
+    ("stand_to_sit", STAND, SIT),
+    ("sit_to_stand", SIT, STAND),
+    ("sit_to_lie", SIT, LIE),
+    ("lie_to_sit", LIE, SIT),
+    ("stand_to_lie", STAND, LIE),
+    ("lie_to_stand", LIE, STAND),
+)
+N_TRANS_CLASSES = 1 + len(TRANSITIONS)
+
+WALK_FEATURES = ("bias", "gait_ac", "log_vert_sd", "log_intensity", "gait_ac_x_log_vsd")
+TRANS_FEATURES = (
+    "bias",
+    "turn",
+    "turn_sq",
+    "excursion",
+    "disp",
+    "vmax",
+    "vmin",
+    "log_intensity",
+    "rot",
+    "gait",
+    "turn_x_disp",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityModel:
+    """Learned parameters (see ``scripts/train_activity.py``).
+
+    walk_w : (len(WALK_FEATURES),) logistic weights for P(walking)
+    trans_w : (N_TRANS_CLASSES, len(TRANS_FEATURES)) softmax weights
+    feat_mean, feat_scale : standardisation of the transition features
+    incl_mean_deg, incl_sd_deg : per-posture (lying, sitting, standing, walking)
+        Gaussian of inclination from the upright reference
+    angle_weight : scale of the per-second angle log-likelihood (seconds of a
+        static period are strongly correlated, so each counts for little)
+    trans_prior : (N_TRANS_CLASSES,) class frequencies of the training seconds
+    trans_gamma : temper of the transition likelihoods (0..1]
+    posture_switch_logp : prior log-probability per second of a posture change
+    walk_switch_logp : prior log-probability per second of starting/stopping walking
+    """
+
+    walk_w: tuple[float, ...]
+    trans_w: tuple[tuple[float, ...], ...]
+    feat_mean: tuple[float, ...]
+    feat_scale: tuple[float, ...]
+    incl_mean_deg: tuple[float, float, float, float]
+    incl_sd_deg: tuple[float, float, float, float]
+    trans_prior: tuple[float, ...] = (0.99,) + (0.01 / 6,) * 6
+    angle_weight: float = 0.05
+    trans_gamma: float = 1.0
+    posture_switch_logp: float = 0.0
+    walk_switch_logp: float = -4.0
+
+    def to_dict(self) -> dict[str, object]:
+        """Plain data (lists and floats) for JSON files."""
+        return {
+            f: [list(r) if isinstance(r, tuple) else r for r in v] if isinstance(v, tuple) else v
+            for f, v in ((f, getattr(self, f)) for f in self.__dataclass_fields__)
+        }
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> ActivityModel:
+        """Inverse of ``to_dict``; raises KeyError/TypeError/ValueError on bad input."""
+
+        def tup(v: Any) -> Any:
+            return tuple(tup(x) for x in v) if isinstance(v, list | tuple) else float(v)
+
+        kwargs = {f: tup(doc[f]) for f in cls.__dataclass_fields__}
+        m = cls(**kwargs)
+        w = np.asarray(m.trans_w)
+        if w.shape != (N_TRANS_CLASSES, len(TRANS_FEATURES)) or len(m.walk_w) != len(WALK_FEATURES):
+            raise ValueError("model arrays have the wrong shape for this version")
+        return m
+
+    def as_arrays(self) -> tuple[F64, F64, F64, F64]:
+        return (
+            np.asarray(self.walk_w, dtype=np.float64),
+            np.asarray(self.trans_w, dtype=np.float64),
+            np.asarray(self.feat_mean, dtype=np.float64),
+            np.asarray(self.feat_scale, dtype=np.float64),
+        )
+
+
+def _angle_deg(a: F64, b: F64) -> F64:
+    with np.errstate(invalid="ignore"):
+        c = np.einsum("ij,ij->i", a, b)
+        return np.degrees(np.arccos(np.clip(c, -1.0, 1.0)))
+
+
+def _unit_mean(g: F64) -> F64:
+    """Mean direction over axis 1 of (N, K, 3) unit vectors, NaN-tolerant."""
+    ok = np.isfinite(g).all(axis=2, keepdims=True)
+    s = np.where(ok, g, 0.0).sum(axis=1)
+    nrm = np.linalg.norm(s, axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return s / np.where(nrm > 0, nrm, np.nan)
+
+
+def _nan_reduce(x: F64, fn: str) -> F64:
+    """max/min/sum over axis 1 ignoring NaN, NaN-free output (0 for empty)."""
+    ok = np.isfinite(x)
+    if fn == "max":
+        r = np.where(ok, x, -np.inf).max(axis=1)
+    elif fn == "min":
+        r = np.where(ok, x, np.inf).min(axis=1)
+    else:
+        r = np.where(ok, x, 0.0).sum(axis=1)
+    return np.where(np.isfinite(r), r, 0.0)
+
+
+def window_features(feat: npt.NDArray[np.void], start: int, stop: int) -> tuple[F64, F64, F64]:
+    """Walking and transition features for epochs ``start..stop-1`` of ``feat``.
+
+    ``feat`` is a FEATURE_DTYPE array holding at least ``WINDOW_EPOCHS``
+    epochs before ``start`` and after ``stop - 1`` (missing ones NaN-filled).
+
+    Returns
+    -------
+    walk_x : (n, len(WALK_FEATURES))
+    trans_x : (n, len(TRANS_FEATURES)), unstandardised
+    tilt_vec : (n, 3) up direction at the peak lean minus before (for the forward sign)
+    """
+    w = WINDOW_EPOCHS
+    n = stop - start
+    idx = np.arange(start, stop)[:, None] + np.arange(-w, w + 1)[None, :]  # (n, 2w+1)
+    g = feat["g"][idx]  # (n, 2w+1, 3)
+    gb = _unit_mean(g[:, : w - 1])  # t-4..t-2
+    ga = _unit_mean(g[:, w + 2 :])  # t+2..t+4
+    turn = _angle_deg(gb, ga)
+    core = g[:, w - 2 : w + 3]  # t-2..t+2
+    with np.errstate(invalid="ignore"):
+        ang_core = np.degrees(
+            np.arccos(np.clip(np.einsum("nkj,nj->nk", core, gb), -1.0, 1.0))
+        )  # (n, 5)
+    peak_k = np.argmax(np.nan_to_num(ang_core, nan=-1.0), axis=1)
+    peak_ang = ang_core[np.arange(n), peak_k]
+    excursion = np.nan_to_num(peak_ang - np.nan_to_num(turn, nan=0.0), nan=0.0)
+    tilt_vec = core[np.arange(n), peak_k] - gb
+    disp = _nan_reduce(feat["disp_m"][idx[:, w - 2 : w + 3]].astype(np.float64), "sum")
+    vmax = _nan_reduce(feat["vmax_ms"][idx[:, w - 2 : w + 3]].astype(np.float64), "max")
+    vmin = _nan_reduce(feat["vmin_ms"][idx[:, w - 2 : w + 3]].astype(np.float64), "min")
+    inten = _nan_reduce(feat["intensity_g"][idx[:, w - 1 : w + 2]].astype(np.float64), "max")
+    rot = _nan_reduce(feat["rot_deg"][idx[:, w - 1 : w + 2]].astype(np.float64), "sum")
+    gait_ac = feat["gait_ac"].astype(np.float64)
+    gait = _nan_reduce(gait_ac[idx[:, w - 1 : w + 3]], "max")
+    turn0 = np.nan_to_num(turn, nan=0.0)
+    trans_x = np.stack(
+        [
+            np.ones(n),
+            turn0 / 30.0,
+            (turn0 / 30.0) ** 2,
+            excursion / 30.0,
+            disp,
+            vmax,
+            vmin,
+            np.log(inten + 0.01),
+            rot / 30.0,
+            gait,
+            turn0 / 30.0 * disp,
+        ],
+        axis=1,
+    )
+    # gait window of epoch t+1 spans t-1..t+1: centred on this second
+    g_next = np.nan_to_num(gait_ac[idx[:, w + 1]], nan=0.0)
+    g_this = np.nan_to_num(gait_ac[idx[:, w]], nan=0.0)
+    gac = 0.5 * (g_next + g_this)
+    vsd = np.nan_to_num(feat["vert_sd_g"][idx[:, w + 1]].astype(np.float64), nan=0.0)
+    it = np.nan_to_num(feat["intensity_g"][idx[:, w]].astype(np.float64), nan=0.0)
+    lv = np.log(vsd + 1e-3)
+    walk_x = np.stack([np.ones(n), gac, lv, np.log(it + 1e-3), gac * lv], axis=1)
+    return walk_x, trans_x, tilt_vec
+
+
+def walk_probability(model: ActivityModel, walk_x: F64) -> F64:
+    """P(walking) per epoch, (n,)."""
+    z = walk_x @ np.asarray(model.walk_w)
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))
+
+
+def transition_probabilities(model: ActivityModel, trans_x: F64) -> F64:
+    """(n, N_TRANS_CLASSES) softmax probabilities; column 0 = no transition."""
+    _, tw, mu, sc = model.as_arrays()
+    x = (trans_x - mu) / sc
+    x[:, 0] = 1.0
+    z = x @ tw.T
+    z -= z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def hmm_inputs(
+    model: ActivityModel,
+    p_walk: F64,
+    p_trans: F64,
+    incl_deg: F64,
+    informative: npt.NDArray[np.bool_],
+    is_peak: npt.NDArray[np.bool_],
+) -> tuple[F64, F64]:
+    """Emission log-likelihoods (n, 4) and transition log-probabilities (n, 4, 4).
+
+    ``logt[t, i, j]`` is log P(state j at t | state i at t-1). ``incl_deg`` is
+    NaN where no upright reference is known; ``informative`` is False for
+    epochs without data (their emissions are flat).
+    """
+    n = p_walk.shape[0]
+    eps = 1e-6
+    em = np.zeros((n, N_STATES))
+    pw = np.clip(p_walk, eps, 1 - eps)
+    em[:, WALK] = np.log(pw)
+    em[:, :WALK] = np.log1p(-pw)[:, None]
+    mu = np.asarray(model.incl_mean_deg)
+    sd = np.asarray(model.incl_sd_deg)
+    has_angle = np.isfinite(incl_deg)
+    if has_angle.any():
+        z = (incl_deg[has_angle, None] - mu[None, :]) / sd[None, :]
+        ll = -0.5 * z**2 - np.log(sd)[None, :]
+        ll -= ll.max(axis=1, keepdims=True)
+        em[has_angle] += model.angle_weight * ll
+    em[~informative] = 0.0
+    # Posture changes happen only at a movement peak: the second where the
+    # probability of "some transition" is highest within +-PEAK_RADIUS s. There,
+    # staying costs log P(none) and switching i->j costs log P(i->j) (tempered),
+    # so one burst of movement yields at most one change and its type is read
+    # from the classifier together with the postures' own evidence around it.
+    with np.errstate(divide="ignore"):
+        lp = model.trans_gamma * np.log(np.maximum(p_trans, 1e-12))
+    lp[~is_peak] = 0.0
+    logt = np.full((n, N_STATES, N_STATES), -np.inf)
+    for c, (_, a, b) in enumerate(TRANSITIONS, start=1):
+        logt[:, a, b] = np.where(is_peak, model.posture_switch_logp + lp[:, c], -np.inf)
+    # walking starts and stops from standing at any second
+    logt[:, STAND, WALK] = model.walk_switch_logp
+    logt[:, WALK, STAND] = model.walk_switch_logp
+    # sitting straight into walking (or back) only through a sit/stand transition
+    logt[:, SIT, WALK] = np.where(is_peak, model.posture_switch_logp + lp[:, 2], -np.inf)
+    logt[:, WALK, SIT] = np.where(is_peak, model.posture_switch_logp + lp[:, 1], -np.inf)
+    d = np.arange(N_STATES)
+    logt[:, d, d] = lp[:, 0:1]
+    return em, logt
+
+
+def movement_peaks(p_trans: F64, radius: int) -> npt.NDArray[np.bool_]:
+    """Seconds where P(any transition) is a local maximum within +-radius.
+
+    ``p_trans`` (n + 2 radius, N_TRANS_CLASSES) includes ``radius`` rows of
+    context on each side; the result is for the n inner rows. Ties go to the
+    earliest second so that one burst gives one peak.
+    """
+    q = 1.0 - p_trans[:, 0]
+    n = q.size - 2 * radius
+    win = np.lib.stride_tricks.sliding_window_view(q, 2 * radius + 1)[:n]
+    centre = q[radius : radius + n]
+    before = win[:, :radius].max(axis=1) if radius else np.full(n, -np.inf)
+    after = win[:, radius + 1 :].max(axis=1) if radius else np.full(n, -np.inf)
+    return (centre > before) & (centre >= after) & (centre > MIN_PEAK)

@@ -1,0 +1,224 @@
+"""Mounting-agnostic trunk angles: the upright reference and the forward axis.
+
+The sensor may sit at any rotation on the upper or lower back (or, as in the
+HAPT recordings, on a belt). Nothing here assumes which sensor axis is up.
+
+Upright reference ``up`` (unit vector, sensor frame)
+    The accelerometer at rest measures +1 g pointing up, so "up" is the mean
+    gravity direction while the trunk is in its neutral posture. Sources, best
+    first: an explicit calibration segment ("stand tall for 5 s"); otherwise
+    the mean gravity direction over walking (the trunk is upright on average
+    while walking), once ``calib_walking_min_s`` of walking has been seen.
+    Failure modes: a wearer who never walks (wheelchair users, bed rest) gets
+    no automatic reference (angles are then relative to the first sustained
+    upright posture the decoder recognises, see ``analysis.stream``); a marked
+    forward lean while walking (walking aids) biases the reference forward.
+
+Forward axis ``fwd`` (unit vector, sensor frame, perpendicular to ``up``)
+    From walking: the horizontal body acceleration has its antero-posterior
+    component repeating every *step* and its medio-lateral component every
+    *stride* (two steps), so the step-lag autocovariance is positive along the
+    forward/backward axis and negative sideways. The forward axis is the top
+    eigenvector of the horizontal part of the accumulated step-lag
+    covariance. That gives the axis, not its sign: the sign comes from the
+    direction the trunk tilts during sit-to-stand / stand-to-sit transitions
+    (always forward: the trunk leans forward to shift the weight over the
+    feet) and, failing those, from forward bending (people bend forward far
+    more than backward). Failure modes: shuffling gait with little
+    antero-posterior acceleration (axis uncertain, reported by
+    ``fwd_quality``); no walking and no transitions (no forward axis: flexion
+    is then reported as the inclination and lateral bend as 0).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+F64 = npt.NDArray[np.float64]
+DEG_PER_RAD = 180.0 / np.pi
+_IU = ([0, 1, 2, 0, 0, 1], [0, 1, 2, 1, 2, 2])
+
+
+def sym_from6(v: F64) -> F64:
+    """(…, 6) upper-triangle values (xx yy zz xy xz yz) -> (…, 3, 3) symmetric."""
+    m = np.zeros((*v.shape[:-1], 3, 3))
+    m[..., _IU[0], _IU[1]] = v
+    m[..., _IU[1], _IU[0]] = v
+    return m
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """Neutral trunk frame in sensor coordinates.
+
+    Attributes
+    ----------
+    up : (3,) unit vector, the accelerometer direction in the neutral posture
+    fwd : (3,) unit vector perpendicular to ``up`` pointing forward, or None
+    source : how ``up`` was obtained: "calibration", "walking", "posture", "none"
+    fwd_source : "walking", "transitions", "bending" or "none"
+    """
+
+    up: F64
+    fwd: F64 | None = None
+    source: str = "none"
+    fwd_source: str = "none"
+
+
+def trunk_angles(g_unit: F64, ref: Reference | None) -> tuple[F64, F64, F64]:
+    """Inclination, sagittal flexion and lateral bend relative to ``ref``.
+
+    Parameters
+    ----------
+    g_unit : (N, 3) unit gravity ("up") directions in the sensor frame
+    ref : the neutral frame; None gives NaN angles
+
+    Returns
+    -------
+    inclination_deg : (N,) angle between the trunk axis and its neutral, >= 0
+    flexion_deg : (N,) sagittal component, + forward
+    lateral_deg : (N,) frontal-plane component, + towards the wearer's right
+
+    Notes
+    -----
+    With the neutral frame U (up), F (forward), R = F x U (right), a trunk
+    flexed forward by theta sees the world's up at ``cos(theta) U - sin(theta)
+    F``; so flexion = atan2(-g.F, g.U) and lateral = atan2(-g.R, g.U).
+    """
+    n = g_unit.shape[0]
+    if ref is None:
+        nan = np.full(n, np.nan)
+        return nan, nan.copy(), nan.copy()
+    cu = g_unit @ ref.up
+    incl = np.degrees(np.arccos(np.clip(cu, -1.0, 1.0)))
+    if ref.fwd is None:
+        return incl, incl.copy(), np.zeros(n)
+    right = np.cross(ref.fwd, ref.up)
+    flex = np.degrees(np.arctan2(-(g_unit @ ref.fwd), cu))
+    lat = np.degrees(np.arctan2(-(g_unit @ right), cu))
+    return incl, flex, lat
+
+
+def forward_axis_from_cov(up: F64, cov_k: F64) -> tuple[F64 | None, float]:
+    """Forward axis (up to sign) from an accumulated step-lag covariance.
+
+    Parameters
+    ----------
+    up : (3,) unit up vector
+    cov_k : (3, 3) symmetric step-lag covariance of body acceleration summed
+        over walking seconds (g²)
+
+    Returns
+    -------
+    axis : (3,) unit vector perpendicular to ``up`` or None
+    quality : (lambda1 - lambda2) / (|lambda1| + |lambda2|) of the horizontal
+        part; near 1 when the antero-posterior axis stands out.
+    """
+    p = np.eye(3) - np.outer(up, up)
+    m = p @ cov_k @ p
+    w, v = np.linalg.eigh(m)
+    # the eigenvector along `up` has eigenvalue ~0; take the two horizontal ones
+    horiz = np.argsort(np.abs(v.T @ up))[:2].tolist()
+    i1, i2 = sorted(horiz, key=lambda i: -w[i])
+    denom = abs(w[i1]) + abs(w[i2])
+    if denom <= 0 or w[i1] <= 0:
+        return None, 0.0
+    axis = v[:, i1] - up * (v[:, i1] @ up)
+    axis /= np.linalg.norm(axis)
+    return axis, float((w[i1] - w[i2]) / denom)
+
+
+class ReferenceEstimator:
+    """Accumulates the evidence for the neutral frame (constant size).
+
+    Walking seconds add their gravity direction and step-lag covariance;
+    explicit calibration seconds add their gravity direction; sit/stand
+    transitions and forward bends add the horizontal direction the trunk
+    tilted towards (for the forward sign). ``reset()`` after non-wear: the
+    sensor may come back at another rotation.
+    """
+
+    def __init__(self, walking_min_s: float) -> None:
+        self.walking_min_s = walking_min_s
+        self.reset()
+
+    def reset(self) -> None:
+        self.calib_sum = np.zeros(3)
+        self.calib_n = 0
+        self.walk_sum = np.zeros(3)
+        self.walk_n = 0
+        self.cov_k = np.zeros((3, 3))
+        self.tilt_sum = np.zeros(3)  # sum of (g_peak - g_before) over sit/stand transitions
+        self.tilt_n = 0
+        self.posture_sum = np.zeros(3)  # standing seconds recognised by the decoder
+        self.posture_n = 0
+        self._cached: Reference | None = None
+        self._dirty = True
+
+    def add_calibration(self, g_unit: F64) -> None:
+        """Seconds of an explicit "stand tall" calibration, (N, 3) unit vectors."""
+        g = g_unit[np.isfinite(g_unit).all(axis=1)]
+        self.calib_sum += g.sum(axis=0)
+        self.calib_n += g.shape[0]
+        self._dirty = True
+
+    def add_walking(self, g_unit: F64, cov_k6: F64) -> None:
+        """Walking seconds: (N, 3) unit up directions and (N, 6) step-lag covariances."""
+        ok = np.isfinite(g_unit).all(axis=1) & np.isfinite(cov_k6).all(axis=1)
+        if not ok.any():
+            return
+        self.walk_sum += g_unit[ok].sum(axis=0)
+        self.walk_n += int(ok.sum())
+        self.cov_k += sym_from6(cov_k6[ok].sum(axis=0))
+        self._dirty = True
+
+    def add_standing(self, g_unit: F64) -> None:
+        """Seconds the decoder recognised as quiet standing (fallback reference)."""
+        g = g_unit[np.isfinite(g_unit).all(axis=1)]
+        self.posture_sum += g.sum(axis=0)
+        self.posture_n += g.shape[0]
+        self._dirty = True
+
+    def add_forward_tilt(self, delta: F64) -> None:
+        """(3,) change of the up direction from before a transition to its forward peak."""
+        if np.isfinite(delta).all():
+            self.tilt_sum += delta
+            self.tilt_n += 1
+            self._dirty = True
+
+    @property
+    def state_bytes(self) -> int:
+        return 8 * (3 + 3 + 9 + 3 + 3) + 5 * 8
+
+    def reference(self) -> Reference | None:
+        if not self._dirty:
+            return self._cached
+        self._dirty = False
+        up: F64 | None = None
+        source = "none"
+        if self.calib_n >= 1:
+            up, source = self.calib_sum / np.linalg.norm(self.calib_sum), "calibration"
+        elif self.walk_n >= self.walking_min_s:
+            up, source = self.walk_sum / np.linalg.norm(self.walk_sum), "walking"
+        elif self.posture_n >= 5:
+            up, source = self.posture_sum / np.linalg.norm(self.posture_sum), "posture"
+        if up is None:
+            self._cached = None
+            return None
+        fwd: F64 | None = None
+        fwd_source = "none"
+        tilt_h = self.tilt_sum - up * (self.tilt_sum @ up)
+        if self.walk_n >= self.walking_min_s:
+            axis, quality = forward_axis_from_cov(up, self.cov_k)
+            if axis is not None and quality > 0.1:
+                fwd, fwd_source = axis, "walking"
+                # during a forward lean the measured up moves towards -forward
+                if self.tilt_n and float(tilt_h @ axis) > 0:
+                    fwd = -axis
+        if fwd is None and self.tilt_n >= 1 and np.linalg.norm(tilt_h) > 1e-3:
+            fwd, fwd_source = -tilt_h / np.linalg.norm(tilt_h), "transitions"
+        self._cached = Reference(up, fwd, source, fwd_source)
+        return self._cached

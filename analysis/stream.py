@@ -1,0 +1,482 @@
+"""Per-wearer streaming analysis; the batch API is the same object fed once.
+
+``WearerAnalyzer`` takes ``SampleBatch``es of any size and returns the 1-s
+epochs and events decided so far; ``finish()`` flushes the rest at the end of
+a recording. ``analyze_batch`` is exactly ``feed`` + ``finish`` on one batch,
+so streaming and batch results are the same by construction (and a property
+test checks it for random chunkings).
+
+Pipeline per wearer::
+
+    samples -> Resampler -> GravityFilter -> FeatureExtractor   (causal, per sample)
+            -> window features (needs WINDOW_EPOCHS s of look-ahead)
+            -> gait / transition probabilities, angle vs reference
+            -> HMM forward step (Viterbi)                        (per epoch)
+            -> every ``commit_block_s``: backtrack, commit the oldest block
+               once ``decision_lag_s`` of look-ahead exists, re-root the
+               Viterbi on the committed state, emit epochs + events.
+
+Memory per wearer is bounded by the look-ahead (about 40 KB with the
+defaults, see ``state_nbytes``); nothing grows with the recording length.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from analysis.activity import (
+    LIE,
+    N_STATES,
+    PEAK_RADIUS,
+    SIT,
+    STAND,
+    STATES,
+    TRANSITIONS,
+    WALK,
+    WINDOW_EPOCHS,
+    ActivityModel,
+    hmm_inputs,
+    movement_peaks,
+    transition_probabilities,
+    walk_probability,
+    window_features,
+)
+from analysis.contracts import NS_PER_S, Activity, Event, SampleBatch, empty_epochs
+from analysis.orientation import Reference, ReferenceEstimator, trunk_angles
+from analysis.preprocess import (
+    FEATURE_DTYPE,
+    FeatureExtractor,
+    GravityFilter,
+    Resampler,
+)
+from analysis.settings import AnalysisSettings
+
+F64 = npt.NDArray[np.float64]
+
+#: (from state, to state) -> transition event kind. Walking counts as upright.
+_KIND = {(a, b): name for name, a, b in TRANSITIONS}
+_KIND[(WALK, SIT)] = "stand_to_sit"
+_KIND[(SIT, WALK)] = "sit_to_stand"
+_KIND[(WALK, LIE)] = "stand_to_lie"
+_KIND[(LIE, WALK)] = "lie_to_stand"
+_TRANS_CLASS = {name: i for i, (name, _, _) in enumerate(TRANSITIONS, start=1)}
+_STATE_CODE = np.array([int(a) for a in STATES], dtype=np.int8)
+#: an epoch with less data than this carries no evidence
+_MIN_COVERAGE = 0.2
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysisOutput:
+    """Epochs (``EPOCH_DTYPE``, consecutive, oldest first) and events decided."""
+
+    epochs: npt.NDArray[np.void]
+    events: tuple[Event, ...]
+
+    @staticmethod
+    def concat(parts: Sequence[AnalysisOutput]) -> AnalysisOutput:
+        if not parts:
+            return AnalysisOutput(empty_epochs(0), ())
+        return AnalysisOutput(
+            np.concatenate([p.epochs for p in parts]),
+            tuple(e for p in parts for e in p.events),
+        )
+
+
+def _nan_features(n: int, first_ns: int) -> npt.NDArray[np.void]:
+    f = np.zeros(n, FEATURE_DTYPE)
+    for name in FEATURE_DTYPE.names or ():
+        if name != "time_ns" and np.issubdtype(f[name].dtype, np.floating):
+            f[name] = np.nan
+    f["coverage"] = 0.0
+    f["time_ns"] = first_ns + np.arange(n, dtype=np.int64) * NS_PER_S
+    return f
+
+
+class WearerAnalyzer:
+    """Streaming analysis state for one wearer (one sensor stream).
+
+    Parameters
+    ----------
+    settings : thresholds and processing constants
+    model : activity model parameters (default: the shipped, trained model)
+    calibration_ns : explicit "stand tall" calibration intervals, each
+        ``(start_ns, end_ns)`` in the stream's clock. Seconds fully inside one
+        define the upright reference (instead of the automatic one).
+
+    Notes
+    -----
+    ``feed`` returns only what has been decided: epochs lag the input by
+    ``settings.decision_lag_s`` to ``decision_lag_s + commit_block_s`` seconds.
+    """
+
+    def __init__(
+        self,
+        settings: AnalysisSettings | None = None,
+        *,
+        model: ActivityModel | None = None,
+        calibration_ns: Sequence[tuple[int, int]] = (),
+    ) -> None:
+        if model is None:
+            from analysis.model_params import MODEL
+
+            model = MODEL
+        self.settings = s = settings or AnalysisSettings()
+        self.model = model
+        self.calibration_ns = tuple((int(a), int(b)) for a, b in calibration_ns)
+        self._resampler = Resampler(s)
+        self._gravity = GravityFilter(s)
+        self._features = FeatureExtractor(s)
+        self._ref = ReferenceEstimator(s.calib_walking_min_s)
+        from analysis.metrics import EventTracker
+
+        self._tracker = EventTracker(s)
+        # epochs of context needed on each side of an epoch before it is decoded
+        self._w = WINDOW_EPOCHS + PEAK_RADIUS
+        self._lag_v = max(1, s.decision_lag_s - self._w)
+        self._block = s.commit_block_s
+        self._buf: npt.NDArray[np.void] = np.zeros(0, FEATURE_DTYPE)
+        self._buf_start = 0  # absolute epoch index of _buf[0]
+        self._n_seen = 0
+        self._n_entered = 0
+        self._n_committed = 0
+        self._started = False
+        self._finished = False
+        self._delta = np.zeros(N_STATES)
+        # per entered, uncommitted epoch
+        self._em = np.zeros((0, N_STATES))
+        self._lt = np.zeros((0, N_STATES, N_STATES))
+        self._bp = np.zeros((0, N_STATES), dtype=np.int8)
+        self._pwalk = np.zeros(0)
+        self._ptrans = np.zeros((0, len(TRANSITIONS) + 1))
+        self._tilt = np.zeros((0, 3))
+        self._cand = np.zeros(0, dtype=bool)
+        self._last_state = -1
+        self._cand_run_start = -1  # absolute index where the current candidate run began
+
+    # ------------------------------------------------------------------ API
+    @property
+    def reference(self) -> Reference | None:
+        """The current neutral frame (None until one is known)."""
+        return self._ref.reference()
+
+    @property
+    def dropped_samples(self) -> int:
+        """Out-of-order or duplicate samples ignored so far."""
+        return self._resampler.dropped_samples
+
+    def feed(self, batch: SampleBatch) -> AnalysisOutput:
+        """Add samples; return the epochs and events decided so far."""
+        if self._finished:
+            raise RuntimeError("this analyzer has finished; create a new one")
+        if len(batch) == 0:
+            return AnalysisOutput(empty_epochs(0), ())
+        grid = self._resampler.push(batch.t_ns, batch.accel_g, batch.gyro_dps, batch.rate_hz)
+        g_acc, g_f, vert, vel = self._gravity.push(grid)
+        feats = self._features.push(grid, g_acc, g_f, vert, vel)
+        return self._epochs_in(feats)
+
+    def feed_features(self, feats: npt.NDArray[np.void]) -> AnalysisOutput:
+        """Feed per-second ``FEATURE_DTYPE`` rows directly (model training/tuning).
+
+        Equivalent to ``feed`` with the samples those features came from.
+        """
+        return self._epochs_in(feats)
+
+    def finish(self) -> AnalysisOutput:
+        """End of stream: decide and return everything still pending."""
+        if self._finished:
+            return AnalysisOutput(empty_epochs(0), ())
+        parts = [self._epochs_in(self._features.flush())]
+        self._finished = True
+        if self._started:
+            # pad the look-ahead with "no data" so the last epochs can be entered
+            tail = _nan_features(self._w, int(self._buf["time_ns"][-1]) + NS_PER_S)
+            self._buf = np.concatenate((self._buf, tail))
+            self._enter(self._n_entered, self._n_seen)
+            parts.append(self._commit(self._n_entered - self._n_committed))
+        events = self._tracker.finish()
+        parts.append(AnalysisOutput(empty_epochs(0), tuple(events)))
+        return AnalysisOutput.concat(parts)
+
+    def state_nbytes(self) -> int:
+        """Bytes of numeric state held for this wearer (arrays and carried samples)."""
+        n = self._buf.nbytes + self._em.nbytes + self._lt.nbytes + self._bp.nbytes
+        n += self._pwalk.nbytes + self._ptrans.nbytes + self._tilt.nbytes + self._cand.nbytes
+        fx = self._features
+        n += fx.hist_vert.nbytes + fx.hist_body.nbytes
+        if fx.pend is not None:
+            n += sum(v.nbytes for v in fx.pend.values())
+        gz = self._gravity.z
+        n += 0 if gz is None else gz.nbytes
+        rs = self._resampler
+        n += 0 if rs.box_zi is None else rs.box_zi.nbytes
+        n += 0 if rs.last_row is None else rs.last_row.nbytes
+        n += self._ref.state_bytes + self._delta.nbytes + 256  # scalars
+        return int(n)
+
+    # ------------------------------------------------------------ internals
+    def _epochs_in(self, feats: npt.NDArray[np.void]) -> AnalysisOutput:
+        if feats.size == 0:
+            return AnalysisOutput(empty_epochs(0), ())
+        if not self._started:
+            self._started = True
+            pad = _nan_features(self._w, int(feats["time_ns"][0]) - self._w * NS_PER_S)
+            self._buf = pad
+            self._buf_start = -self._w
+        self._buf = np.concatenate((self._buf, feats))
+        self._n_seen += feats.size
+        ready = self._n_seen - self._w
+        parts = []
+        # Enter and commit in lock-step so that every commit sees exactly the
+        # same state whatever the chunking (the reference may change between).
+        while ready > self._n_entered:
+            stop = min(ready, self._n_committed + self._lag_v + self._block)
+            self._enter(self._n_entered, stop)
+            if self._n_entered - self._n_committed >= self._lag_v + self._block:
+                parts.append(self._commit(self._block))
+        return AnalysisOutput.concat(parts)
+
+    def _in_calibration(self, t_ns: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+        m = np.zeros(t_ns.size, dtype=bool)
+        for a, b in self.calibration_ns:
+            m |= (t_ns >= a) & (t_ns + NS_PER_S <= b)
+        return m
+
+    def _per_epoch_up(
+        self,
+        g: F64,
+        p_walk: F64,
+        informative: npt.NDArray[np.bool_],
+        t_ns: npt.NDArray[np.int64],
+        cov_k6: F64,
+    ) -> F64:
+        """Upright reference valid for each entering epoch (from earlier epochs only)."""
+        ref = self._ref
+        okg = np.isfinite(g).all(axis=1) & informative
+        wmask = okg & (p_walk > 0.8)
+        cmask = okg & self._in_calibration(t_ns)
+        gw = np.where(wmask[:, None], g, 0.0)
+        gc = np.where(cmask[:, None], g, 0.0)
+        # exclusive cumulative sums: epoch t sees the evidence of epochs < t
+        cw = ref.walk_sum + np.cumsum(gw, axis=0) - gw
+        nw = ref.walk_n + np.cumsum(wmask) - wmask
+        cc = ref.calib_sum + np.cumsum(gc, axis=0) - gc
+        nc = ref.calib_n + np.cumsum(cmask) - cmask
+        up = np.full_like(g, np.nan)
+        if ref.posture_n >= 5:
+            up[:] = ref.posture_sum / np.linalg.norm(ref.posture_sum)
+        use_w = nw >= ref.walking_min_s
+        up[use_w] = cw[use_w]
+        use_c = nc >= 1
+        up[use_c] = cc[use_c]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            up /= np.linalg.norm(up, axis=1, keepdims=True)
+        if wmask.any():
+            ref.add_walking(g[wmask], cov_k6[wmask])
+        if cmask.any():
+            ref.add_calibration(g[cmask])
+        return up
+
+    def _enter(self, a0: int, a1: int) -> None:
+        """Compute evidence for absolute epochs a0..a1-1 and run the forward pass."""
+        s = self.settings
+        k0, k1 = a0 - self._buf_start, a1 - self._buf_start
+        r = PEAK_RADIUS
+        walk_x, trans_x, tilt = window_features(self._buf, k0 - r, k1 + r)
+        pw = walk_probability(self.model, walk_x)[r:-r]
+        pt_ctx = transition_probabilities(self.model, trans_x)
+        f_ctx = self._buf[k0 - r : k1 + r]
+        pt_ctx[f_ctx["coverage"] < _MIN_COVERAGE] = np.eye(pt_ctx.shape[1])[0]
+        peaks = movement_peaks(pt_ctx, r)
+        pt = pt_ctx[r:-r]
+        tilt = tilt[r:-r]
+        f = self._buf[k0:k1]
+        cov = f["coverage"].astype(np.float64)
+        informative = cov >= _MIN_COVERAGE
+        g = f["g"]
+        up = self._per_epoch_up(g, pw, informative, f["time_ns"], f["hcovk"])
+        with np.errstate(invalid="ignore"):
+            incl = np.degrees(np.arccos(np.clip(np.einsum("ij,ij->i", g, up), -1.0, 1.0)))
+        em, lt = hmm_inputs(self.model, pw, pt, incl, informative, peaks)
+        # non-wear candidates: no data, or only sensor noise (no breathing-level tilt jitter)
+        cand = ~informative | (
+            (f["tilt_sd_deg"] < s.nonwear_tilt_sd_deg) & (f["intensity_g"] < s.static_intensity_g)
+        )
+        # Viterbi forward pass (max-product in log space), one step per epoch
+        n = a1 - a0
+        bp = np.empty((n, N_STATES), dtype=np.int8)
+        d = self._delta
+        if self._n_entered == 0 and self._last_state < 0:
+            d = np.zeros(N_STATES)
+        for t in range(n):
+            m = d[:, None] + lt[t]
+            bi = m.argmax(axis=0)
+            bp[t] = bi
+            d = m[bi, np.arange(N_STATES)] + em[t]
+            d -= d.max()
+        self._delta = d
+        self._em = np.concatenate((self._em, em))
+        self._lt = np.concatenate((self._lt, lt))
+        self._bp = np.concatenate((self._bp, bp))
+        self._pwalk = np.concatenate((self._pwalk, pw))
+        self._ptrans = np.concatenate((self._ptrans, pt))
+        self._tilt = np.concatenate((self._tilt, tilt))
+        self._cand = np.concatenate((self._cand, cand))
+        self._n_entered = a1
+
+    def _backtrack(self) -> npt.NDArray[np.int64]:
+        p = self._bp.shape[0]
+        path = np.empty(p, dtype=np.int64)
+        st = int(np.argmax(self._delta))
+        bp = self._bp
+        for k in range(p - 1, -1, -1):
+            path[k] = st
+            st = int(bp[k, st])
+        return path
+
+    def _nonwear(self, b: int) -> npt.NDArray[np.bool_]:
+        """Which of the next ``b`` epochs to commit are non-wear.
+
+        A run of candidate epochs is non-wear once it lasts ``nonwear_min_s``;
+        since ``decision_lag_s`` exceeds that, a run reaching into the
+        look-ahead is already known to be long enough when its first epoch is
+        committed, so the decision never depends on the chunking.
+        """
+        cand = self._cand
+        out = np.zeros(b, dtype=bool)
+        base = self._n_committed
+        d = np.diff(np.concatenate(([0], cand.view(np.int8), [0])))
+        starts = np.flatnonzero(d == 1).tolist()
+        ends = np.flatnonzero(d == -1).tolist()  # exclusive
+        for s0, e0 in zip(starts, ends, strict=True):
+            if s0 >= b:
+                break
+            abs_start = base + s0
+            if s0 == 0 and self._cand_run_start >= 0:
+                abs_start = self._cand_run_start
+            if base + e0 - abs_start >= self.settings.nonwear_min_s:
+                out[s0 : min(e0, b)] = True
+        if cand[b - 1]:
+            run_s = b - 1
+            while run_s > 0 and cand[run_s - 1]:
+                run_s -= 1
+            if run_s == 0 and self._cand_run_start >= 0:
+                pass  # the run began in an earlier block
+            else:
+                self._cand_run_start = base + run_s
+        else:
+            self._cand_run_start = -1
+        return out
+
+    def _commit(self, b: int) -> AnalysisOutput:
+        b = min(b, self._n_entered - self._n_committed)
+        if b <= 0:
+            return AnalysisOutput(empty_epochs(0), ())
+        s = self.settings
+        path = self._backtrack()
+        states = path[:b]
+        # re-root the forward pass on the committed last state
+        d = np.full(N_STATES, -np.inf)
+        d[states[-1]] = 0.0
+        rest_lt, rest_em = self._lt[b:], self._em[b:]
+        nb = np.empty((rest_lt.shape[0], N_STATES), dtype=np.int8)
+        for t in range(rest_lt.shape[0]):
+            m = d[:, None] + rest_lt[t]
+            bi = m.argmax(axis=0)
+            nb[t] = bi
+            d = m[bi, np.arange(N_STATES)] + rest_em[t]
+            d -= d.max()
+        if rest_lt.shape[0]:
+            self._delta = d
+        else:
+            self._delta = np.where(np.isfinite(d), d, -1e9)
+        self._delta = np.where(np.isfinite(self._delta), self._delta, -1e9)
+
+        k0 = self._n_committed - self._buf_start
+        f = self._buf[k0 : k0 + b]
+        nonwear = self._nonwear(b)
+        pw = self._pwalk[:b]
+        act = _STATE_CODE[states].copy()
+        other = (states == STAND) & (f["intensity_g"] > s.other_intensity_g) & (pw < 0.5)
+        act[other] = int(Activity.OTHER)
+        act[nonwear] = int(Activity.NONWEAR)
+        ref = self._ref.reference()
+        g = f["g"]
+        incl, flex, lat = trunk_angles(g, ref)
+        informative = f["coverage"] >= _MIN_COVERAGE
+        ep = empty_epochs(b)
+        ep["time_ns"] = f["time_ns"]
+        ep["activity"] = act
+        ep["inclination_deg"] = incl
+        ep["flexion_deg"] = flex
+        ep["lateral_deg"] = lat
+        inten = f["intensity_g"]
+        ep["intensity_g"] = np.where(informative, inten, np.nan)
+        ep["static"] = (
+            informative
+            & ~nonwear
+            & (inten < s.static_intensity_g)
+            & (f["rot_deg"] < s.static_rotation_deg)
+            & (states != WALK)
+        )
+        # transition events at committed state changes
+        events: list[Event] = []
+        prev = np.concatenate(([self._last_state], states[:-1]))
+        changed = np.flatnonzero((prev != states) & (prev >= 0))
+        for i in changed.tolist():
+            kind = _KIND.get((int(prev[i]), int(states[i])))
+            if kind is None or nonwear[i]:
+                continue
+            c = _TRANS_CLASS.get(kind, 0)
+            p = float(self._ptrans[i, c]) if c else 0.0
+            t_ns = int(f["time_ns"][i]) + NS_PER_S // 2
+            events.append(Event(t_ns, kind, 0.0, {"probability": round(p, 3)}))
+            if kind in ("stand_to_sit", "sit_to_stand"):
+                self._ref.add_forward_tilt(self._tilt[i])
+        # quiet standing seconds: fallback reference when no walking was seen yet
+        quiet_stand = (states == STAND) & ep["static"] & (pw < 0.2)
+        if quiet_stand.any() and self._ref.walk_n < self._ref.walking_min_s:
+            self._ref.add_standing(g[quiet_stand])
+        if nonwear.any():
+            # the sensor may come back at another rotation: forget the reference
+            self._ref.reset()
+        events.extend(self._tracker.push(ep))
+        self._last_state = int(states[-1])
+        # drop committed per-epoch state
+        self._em, self._lt, self._bp = self._em[b:], self._lt[b:], nb
+        self._pwalk, self._ptrans = self._pwalk[b:], self._ptrans[b:]
+        self._tilt, self._cand = self._tilt[b:], self._cand[b:]
+        self._n_committed += b
+        keep_from = self._n_committed - self._w - self._buf_start
+        if keep_from > 0:
+            self._buf = self._buf[keep_from:]
+            self._buf_start += keep_from
+        events.sort(key=lambda e: e.time_ns)
+        return AnalysisOutput(ep, tuple(events))
+
+
+def analyze_batch(
+    batch: SampleBatch,
+    settings: AnalysisSettings | None = None,
+    *,
+    model: ActivityModel | None = None,
+    calibration_ns: Sequence[tuple[int, int]] = (),
+) -> AnalysisOutput:
+    """Whole-recording analysis: one ``WearerAnalyzer`` fed one batch, then finished."""
+    an = WearerAnalyzer(settings, model=model, calibration_ns=calibration_ns)
+    return AnalysisOutput.concat([an.feed(batch), an.finish()])
+
+
+def extract_features(
+    batch: SampleBatch, settings: AnalysisSettings | None = None
+) -> npt.NDArray[np.void]:
+    """Only the sample-level front end: per-second ``FEATURE_DTYPE`` rows (for training)."""
+    s = settings or AnalysisSettings()
+    rs, gf, fx = Resampler(s), GravityFilter(s), FeatureExtractor(s)
+    grid = rs.push(batch.t_ns, batch.accel_g, batch.gyro_dps, batch.rate_hz)
+    g_acc, g_f, vert, vel = gf.push(grid)
+    return np.concatenate((fx.push(grid, g_acc, g_f, vert, vel), fx.flush()))
