@@ -233,14 +233,16 @@ class Bout:
     """One planned bout. ``uid`` keys every random draw for the bout.
 
     ``shape_s`` is the duration the bout's own drift and events were drawn
-    for; it differs from ``duration_s`` only when a nudge cut the bout short
-    (what was already generated must not change).
+    for, and ``shape_end_s`` the absolute time its drift was shaped to end;
+    both are set only when a nudge cut the bout short (what was already
+    generated must not change).
     """
 
     uid: int
     behaviour: Behaviour
     duration_s: float
     shape_s: float = 0.0
+    shape_end_s: float = 0.0
 
     @property
     def shape_duration_s(self) -> float:
@@ -785,8 +787,12 @@ def layout(
     for i, (bout, pose) in enumerate(zip(bouts, poses, strict=True)):
         s0 = starts[i] if i == 0 else win[i - 1][1]
         s1 = win[i][0] if i < len(win) else INF
-        sh0 = starts[i]
-        sh1 = sh0 + (bout.shape_duration_s if math.isfinite(bout.duration_s) else 1.0)
+        # Drift runs over the steady part, so it starts and ends at rest and
+        # joins the transitions smoothly (a cut bout keeps its original shape).
+        sh0 = s0
+        sh1 = bout.shape_end_s if bout.shape_end_s > 0 else s1
+        if not math.isfinite(sh1) or sh1 <= sh0:
+            sh1 = sh0 + 1.0
         at_start = _pose_at(pose, (s0 - sh0) / (sh1 - sh0))
         if i > 0:
             _append_transition(
@@ -803,8 +809,13 @@ def layout(
                 pose.desk_q,
             )
             heading += trans[i - 1].head_turn_deg
-        _append_steady(cols, icols, bout, pose, s0, s1, sh0, sh1, heading)
-        heading += pose.turn
+        # The bout's turn follows its shape interval, which starts before its
+        # steady part: offset it so the heading is continuous at both ends.
+        m0 = _shape_at((s0 - sh0) / (sh1 - sh0))
+        m1 = _shape_at((s1 - sh0) / (sh1 - sh0)) if math.isfinite(s1) else m0
+        head0 = heading - pose.turn * m0
+        _append_steady(cols, icols, bout, pose, s0, s1, sh0, sh1, head0)
+        heading = head0 + pose.turn * m1
         prev_end = _pose_at(pose, (s1 - sh0) / (sh1 - sh0)) if math.isfinite(s1) else at_start
         for ev in pose.events:
             t_abs = starts[i] + ev[0]
@@ -828,9 +839,13 @@ def layout(
     )
 
 
+def _shape_at(u: float) -> float:
+    return float(minjerk(np.array([u]))[0])
+
+
 def _pose_at(p: _BoutPose, u: float) -> tuple[float, float, float]:
     """A bout's base (flexion, lateral, axial) at shape fraction ``u``."""
-    m = float(minjerk(np.array([u]))[0])
+    m = _shape_at(u)
     return (
         p.flex0 + (p.flex1 - p.flex0) * m,
         p.lat0 + (p.lat1 - p.lat0) * m,
@@ -1333,7 +1348,14 @@ def apply_nudge(
     stand_s = response.break_s - walk_s
     insert: list[Bout] = []
     # The transition into the break starts at the reaction time (see layout).
-    first = replace(bout, duration_s=offset, shape_s=bout.shape_duration_s)
+    if bout.shape_end_s > 0:
+        shape_end = bout.shape_end_s
+    else:
+        steady = np.flatnonzero(
+            (tl.segments.i["bout"] == bout.uid) & (tl.segments.i["kind"] == SegKind.STEADY)
+        )
+        shape_end = float(tl.segments.f["sh_t1"][steady[0]])
+    first = replace(bout, duration_s=offset, shape_s=bout.shape_duration_s, shape_end_s=shape_end)
     if stand_s > 0:
         insert.append(Bout(base + 1, Behaviour.STAND, stand_s + 3.0))
     if walk_s > 0:

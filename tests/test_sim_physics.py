@@ -264,3 +264,20 @@ def test_quaternion_helpers_match_scipy() -> None:
         quat.from_euler_zxy(*np.radians(ang).T),
         Rotation.from_euler("ZXY", ang, degrees=True),
     )
+
+
+@pytest.mark.parametrize("placement", ["upper", "lower"])
+def test_no_jumps_anywhere_in_a_day(placement: str) -> None:
+    """Paths are smooth: no sample sticks out from its neighbours (a jump in
+    orientation or velocity at a segment boundary would)."""
+    rec = simulate("new_parent", 2 * 3600, seed=9, placement=placement, ideal=True)
+    worn = rec.samples.worn
+    ok = worn[2:] & worn[1:-1] & worn[:-2]
+
+    def spike(x: np.ndarray) -> np.ndarray:
+        return np.abs(x[1:-1] - 0.5 * (x[2:] + x[:-2])).max(axis=1)[ok]
+
+    # at 50 Hz the fastest lifts curve by < 0.1 g and < 3 deg/s per sample
+    assert spike(rec.accel_g).max() < 0.1
+    assert spike(rec.gyro_dps).max() < 3.0
+    assert ok.sum() > 0.9 * len(ok)
