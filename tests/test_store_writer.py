@@ -210,7 +210,7 @@ def test_unreachable_influx_spools_and_replays_in_order_on_restart(
     seqs = [(b.first_seq, b.last_seq) for b in batches]
     assert all(b.replayed for b in batches)
     assert seqs == sorted(seqs)
-    assert all(a[1] < b[0] for a, b in itertools.pairwise(seqs))
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(seqs))
     with Reader(dataclasses.replace(down, url=INFLUX_URL)) as r:
         assert r.count_epochs("w", t0, t0 + HOUR_NS) == n_batches * per
     assert not list((tmp_path / "spool").glob("*.seg"))
@@ -241,3 +241,25 @@ def test_influxdb_client_backend_lands_in_real_database(influx_db: str, tmp_path
     with Reader(_cfg(influx_db, tmp_path)) as r:
         assert r.count_epochs("w", t0, t0 + HOUR_NS) == 500
         assert [e.kind for e in r.events("w", t0, t0 + HOUR_NS)] == ["sit_to_stand"]
+
+
+def test_batches_are_filled_to_batch_points_and_each_write_completes_once(
+    influx_db: str, tmp_path: Path
+) -> None:
+    t0 = recent_hour_ns(6)
+    batches: list[BatchInfo] = []
+    outcomes: list[Outcome] = []
+    cfg = _cfg(influx_db, tmp_path, batch_points=100, max_buffer_points=1000, flush_interval_s=5.0)
+    with Writer(cfg, on_batch=batches.append) as w:
+        for b in range(7):  # 7 writes of 250 points: 1750 = 17 full batches + 50
+            w.write_epochs(
+                "s", "w", "x", make_epochs(3, t0, 250, start=b * 250), on_done=outcomes.append
+            )
+        assert w.flush()
+    assert outcomes == [Outcome.WRITTEN] * 7
+    assert [b.points for b in batches] == [100] * 17 + [50]
+    seqs = [(b.first_seq, b.last_seq) for b in batches]
+    # a write split across two requests keeps its sequence number; order is kept
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(seqs))
+    with Reader(cfg) as r:
+        assert r.count_epochs("w", t0, t0 + HOUR_NS) == 1750

@@ -29,6 +29,7 @@ hours they fall in (``schema.downsample_statements``).
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import logging
 import random
@@ -41,6 +42,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 import numpy.typing as npt
 
 from analysis.contracts import DailySummary, Event, EventKind, SampleBatch
@@ -166,7 +168,8 @@ class Writer:
         self._next_replay = 0.0
         self._thread: threading.Thread | None = None
         self._dirty: list[tuple[int, int]] = []
-        self._next_downsample = 0.0
+        # roll-ups are recomputed every interval, not after every write (they cost queries)
+        self._next_downsample = time.monotonic() + cfg.downsample_interval_s
         self._downsample_ok = cfg.backend == "v1"
         self._schema_ok = False
         self._unreachable_since: float | None = None
@@ -491,16 +494,24 @@ class Writer:
                 self.downsample_now()
 
     def _take_batch(self) -> list[_Chunk]:
-        """Oldest chunks sharing one (rp, precision), up to batch_points (at least one)."""
+        """Oldest chunks sharing one (rp, precision), exactly batch_points when
+        enough are queued: the last chunk is split at a line boundary (InfluxDB
+        pays per request, so full batches are cheaper than chunk-sized ones)."""
         first = self._queue[0]
         key = (first.enc.rp, first.enc.precision)
         out: list[_Chunk] = []
         points = 0
-        while self._queue:
+        limit = self.cfg.batch_points
+        while self._queue and points < limit:
             c = self._queue[0]
-            if (c.enc.rp, c.enc.precision) != key or (
-                out and points + c.enc.points > self.cfg.batch_points
-            ):
+            if (c.enc.rp, c.enc.precision) != key:
+                break
+            room = limit - points
+            if c.enc.points > room:
+                head, tail = _split_chunk(c, room)
+                self._queue[0] = tail
+                out.append(head)
+                points += head.enc.points
                 break
             out.append(self._queue.popleft())
             points += c.enc.points
@@ -793,6 +804,21 @@ class _Joined:
             fire = self.n == 0
         if fire:
             self.cb(self.worst)
+
+
+def _split_chunk(c: _Chunk, n_lines: int) -> tuple[_Chunk, _Chunk]:
+    """The first ``n_lines`` points of a chunk and the rest; its callbacks
+    fire once both parts are done."""
+    nl = np.flatnonzero(np.frombuffer(c.enc.body, dtype=np.uint8) == 0x0A)
+    cut = int(nl[n_lines - 1]) + 1
+    e = c.enc
+    head = dataclasses.replace(e, body=e.body[:cut], points=n_lines, skipped=0)
+    tail = dataclasses.replace(e, body=e.body[cut:], points=e.points - n_lines)
+    callbacks: list[Callback] = [_Joined(cb, 2) for cb in c.callbacks]
+    return (
+        _Chunk(head, c.seq, c.accepted_at, list(callbacks)),
+        _Chunk(tail, c.seq, c.accepted_at, list(callbacks)),
+    )
 
 
 def _merge_hours(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
