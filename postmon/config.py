@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from postmon.errors import ConfigError
+from postmon.security.pseudonym import check_pseudonym, check_site
 
 T = TypeVar("T")
 
@@ -141,7 +142,13 @@ def read_secret(env_var: str, *, file_env_var: str | None = None) -> str | None:
             f"{file_var}={path}: secret file is readable by others (mode {oct(mode & 0o777)})",
             hint=f"chmod 600 {path}",
         )
-    return p.read_text(encoding="utf-8").strip()
+    secret = p.read_text(encoding="utf-8").strip()
+    if not secret:
+        # an empty file would silently mean "no password": refuse it
+        raise ConfigError(
+            f"{file_var}={path}: secret file is empty", hint="write the secret into it"
+        )
+    return secret
 
 
 # ---------------------------------------------------------------- components
@@ -272,10 +279,9 @@ class SensorPairing:
     def __post_init__(self) -> None:
         if not self.address:
             raise ValueError("sensor address must not be empty")
-        if not self.wearer or " " in self.wearer:
-            raise ValueError(
-                f"wearer={self.wearer!r} must be a pseudonym without spaces (no names of people)"
-            )
+        # pseudonyms only: wearer and site become MQTT topic levels and InfluxDB tags
+        check_pseudonym(self.wearer)
+        check_site(self.site)
 
 
 @dataclass(frozen=True)
@@ -291,6 +297,9 @@ class Config:
     analysis: dict[str, Any] = field(default_factory=dict)
     nudges: dict[str, Any] = field(default_factory=dict)
     collector: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_site(self.site)
 
 
 #: environment overrides for the local services' ports (e.g. a second checkout on one host)

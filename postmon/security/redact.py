@@ -1,0 +1,87 @@
+"""Keep secrets out of logs: redact InfluxQL passwords and known secret values.
+
+Two layers. Code that logs statements which may carry a password (InfluxQL
+``CREATE USER ... WITH PASSWORD '...'``) redacts them itself with
+``redact_influxql``. As a safety net, ``install_log_redaction`` adds a filter
+to the root logger's handlers that replaces every known secret value (and
+its HTTP Basic/base64 forms) in any record, whatever library logged it.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import re
+from collections.abc import Iterable
+
+REDACTED = "[REDACTED]"
+
+# PASSWORD followed by a single-quoted InfluxQL string (backslash escapes allowed)
+_INFLUXQL_PASSWORD = re.compile(r"(?i)(\bPASSWORD\s+)'(?:[^'\\]|\\.)*'")
+
+
+def redact_influxql(statement: str) -> str:
+    """``CREATE USER u WITH PASSWORD 'x'`` -> ``... WITH PASSWORD [REDACTED]``."""
+    return _INFLUXQL_PASSWORD.sub(lambda m: m.group(1) + REDACTED, statement)
+
+
+def secret_forms(secret: str, usernames: Iterable[str] = ()) -> set[str]:
+    """The strings under which ``secret`` could leak: itself, and the base64
+    of ``user:secret`` that an HTTP Basic Authorization header carries."""
+    forms = {secret}
+    for user in usernames:
+        forms.add(base64.b64encode(f"{user}:{secret}".encode()).decode())
+    return forms
+
+
+class SecretFilter(logging.Filter):
+    """Replace known secret values in log records with ``[REDACTED]``."""
+
+    def __init__(self) -> None:
+        super().__init__("postmon.redact")
+        self._secrets: set[str] = set()
+
+    def add(self, *values: str) -> None:
+        # very short values would redact ordinary words; real secrets are long
+        self._secrets.update(v for v in values if v and len(v) >= 6)
+
+    def __repr__(self) -> str:
+        return f"SecretFilter({len(self._secrets)} secrets)"
+
+    def _clean(self, text: str) -> str:
+        for s in sorted(self._secrets, key=len, reverse=True):
+            if s in text:
+                text = text.replace(s, REDACTED)
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self._secrets:
+            return True
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            message = str(record.msg)
+        cleaned = self._clean(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        if record.exc_info and record.exc_info[1] is not None:
+            # the formatted traceback could hold a secret in an exception message
+            record.exc_text = self._clean(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        return True
+
+
+_FILTER = SecretFilter()
+
+
+def install_log_redaction(secrets: Iterable[str], usernames: Iterable[str] = ()) -> SecretFilter:
+    """Redact ``secrets`` (and their Basic-auth forms) from every root handler."""
+    names = list(usernames)
+    for s in secrets:
+        if s:
+            _FILTER.add(*secret_forms(s, names))
+    root = logging.getLogger()
+    for handler in root.handlers:
+        if _FILTER not in handler.filters:
+            handler.addFilter(_FILTER)
+    return _FILTER
