@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "postmon.commands.ingest",
     "postmon.commands.plan",
     "postmon.commands.analyze",
+    "postmon.commands.security",
 )
 
 EPILOG = """\

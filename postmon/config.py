@@ -22,6 +22,7 @@ from typing import Any, Literal, TypeVar
 
 from postmon.errors import ConfigError
 from postmon.security.pseudonym import check_pseudonym, check_site
+from postmon.security.redact import register_secret
 
 T = TypeVar("T")
 
@@ -127,6 +128,7 @@ def read_secret(env_var: str, *, file_env_var: str | None = None) -> str | None:
     """
     value = os.environ.get(env_var)
     if value:
+        register_secret(value)  # log output redacts it from now on
         return value
     file_var = file_env_var or f"{env_var}_FILE"
     path = os.environ.get(file_var)
@@ -148,6 +150,7 @@ def read_secret(env_var: str, *, file_env_var: str | None = None) -> str | None:
         raise ConfigError(
             f"{file_var}={path}: secret file is empty", hint="write the secret into it"
         )
+    register_secret(secret)  # log output redacts it from now on
     return secret
 
 

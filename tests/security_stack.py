@@ -45,7 +45,9 @@ class SecureStack:
     influx_url: str
     database: str
 
-    def mqtt(self, username: str = "", *, tls: bool = False, password: str | None = None) -> MqttConfig:
+    def mqtt(
+        self, username: str = "", *, tls: bool = False, password: str | None = None
+    ) -> MqttConfig:
         """MqttConfig for one account (its generated password unless given)."""
         if password is None:
             password = (
@@ -89,42 +91,43 @@ def _config() -> Config:
     )
 
 
-@pytest.fixture(scope="session")
-def secure_stack() -> Iterator[SecureStack]:
+@pytest.fixture(scope="session", name="secure_stack")
+def secure_stack_fixture() -> Iterator[SecureStack]:
     # not pytest's tmp_path: its parents are mode 0700, and Mosquitto drops to
     # its own user before it reads the password file, ACL and key
     base = Path(tempfile.mkdtemp(prefix="postmon-sec-"))
-    os.chmod(base, 0o711)
-    cfg = _config()
-    out = base / "provisioned"
-    _accounts, files = provision(cfg, out)
-    certs = make_ca_and_server(out / "tls")
-    mqtt_port, tls_port = free_port(), free_port()
-    probe = dataclasses.replace(
-        cfg.mqtt,
-        port=mqtt_port,
-        username=ADMIN_USER,
-        password=read_secret_file(files.secrets[ADMIN_USER]),
-    )
-    services = SecureLocalServices(
-        ServicesConfig(
-            state_dir=base / "services",
-            mqtt_port=mqtt_port,
-            influx_port=free_port(),
-            influx_rpc_port=free_port(),
-        ),
-        broker=BrokerSecurity(
-            password_file=files.password_file,
-            acl_file=files.acl_file,
-            probe=probe,
-            tls_port=tls_port,
-            certfile=certs.server_cert,
-            keyfile=certs.server_key,
-        ),
-        influx_auth=True,
-    )
-    services.up(log=lambda _m: None)
+    services: SecureLocalServices | None = None
     try:
+        os.chmod(base, 0o711)
+        cfg = _config()
+        out = base / "provisioned"
+        _accounts, files = provision(cfg, out)
+        certs = make_ca_and_server(out / "tls")
+        mqtt_port, tls_port = free_port(), free_port()
+        probe = dataclasses.replace(
+            cfg.mqtt,
+            port=mqtt_port,
+            username=ADMIN_USER,
+            password=read_secret_file(files.secrets[ADMIN_USER]),
+        )
+        services = SecureLocalServices(
+            ServicesConfig(
+                state_dir=base / "services",
+                mqtt_port=mqtt_port,
+                influx_port=free_port(),
+                influx_rpc_port=free_port(),
+            ),
+            broker=BrokerSecurity(
+                password_file=files.password_file,
+                acl_file=files.acl_file,
+                probe=probe,
+                tls_port=tls_port,
+                certfile=certs.server_cert,
+                keyfile=certs.server_key,
+            ),
+            influx_auth=True,
+        )
+        services.up(log=lambda _m: None)
         influx_url = f"http://127.0.0.1:{services.cfg.influx_port}"
         stack = SecureStack(
             cfg, out, services, mqtt_port, tls_port, certs.ca_cert, influx_url, "postmon_sec"
@@ -133,8 +136,17 @@ def secure_stack() -> Iterator[SecureStack]:
         provision_users(stack.http(admin.username), stack.database, out)
         yield stack
     finally:
-        services.down(log=lambda _m: None)
+        if services is not None:
+            services.down(log=lambda _m: None)
         shutil.rmtree(base, ignore_errors=True)
 
 
-__all__ = ["INGEST_USER", "ROOT", "SITE_A", "SITE_B", "SecureStack", "collector_user", "secure_stack"]
+__all__ = [
+    "INGEST_USER",
+    "ROOT",
+    "SITE_A",
+    "SITE_B",
+    "SecureStack",
+    "collector_user",
+    "secure_stack_fixture",
+]

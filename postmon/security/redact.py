@@ -16,12 +16,14 @@ from collections.abc import Iterable
 
 REDACTED = "[REDACTED]"
 
-# PASSWORD followed by a single-quoted InfluxQL string (backslash escapes allowed)
-_INFLUXQL_PASSWORD = re.compile(r"(?i)(\bPASSWORD\s+)'(?:[^'\\]|\\.)*'")
+# PASSWORD, then (up to) the next single-quoted InfluxQL string, backslash escapes
+# allowed: covers "WITH PASSWORD '...'" and "SET PASSWORD FOR "u" = '...'"
+_INFLUXQL_PASSWORD = re.compile(r"(?i)(\bPASSWORD\b[^']*)'(?:[^'\\]|\\.)*'")
 
 
 def redact_influxql(statement: str) -> str:
-    """``CREATE USER u WITH PASSWORD 'x'`` -> ``... WITH PASSWORD [REDACTED]``."""
+    """``CREATE USER u WITH PASSWORD 'x'`` -> ``... WITH PASSWORD [REDACTED]``,
+    ``SET PASSWORD FOR u = 'x'`` -> ``SET PASSWORD FOR u = [REDACTED]``."""
     return _INFLUXQL_PASSWORD.sub(lambda m: m.group(1) + REDACTED, statement)
 
 
@@ -74,12 +76,21 @@ class SecretFilter(logging.Filter):
 _FILTER = SecretFilter()
 
 
-def install_log_redaction(secrets: Iterable[str], usernames: Iterable[str] = ()) -> SecretFilter:
-    """Redact ``secrets`` (and their Basic-auth forms) from every root handler."""
+def register_secret(secret: str, usernames: Iterable[str] = ()) -> None:
+    """Remember ``secret`` so the log filter redacts it (called by every
+    place postmon reads or writes a secret)."""
+    if secret:
+        _FILTER.add(*secret_forms(secret, usernames))
+
+
+def install_log_redaction(
+    secrets: Iterable[str] = (), usernames: Iterable[str] = ()
+) -> SecretFilter:
+    """Redact ``secrets`` (and their Basic-auth forms for ``usernames``) and
+    every registered secret from all root handlers' output."""
     names = list(usernames)
     for s in secrets:
-        if s:
-            _FILTER.add(*secret_forms(s, names))
+        register_secret(s, names)
     root = logging.getLogger()
     for handler in root.handlers:
         if _FILTER not in handler.filters:

@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from postmon.errors import ConfigError
+from postmon.security.redact import register_secret
 
 #: 32 random bytes -> 43 URL-safe characters: no quoting needed in InfluxQL,
 #: MQTT, shell or TOML, and far beyond brute force over a network.
@@ -32,6 +33,7 @@ def write_secret_file(path: Path, value: str, *, multiline: bool = False) -> Non
     """
     if not value.strip() or (not multiline and "\n" in value):
         raise ValueError("a secret must be one non-empty line")
+    register_secret(value)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
@@ -59,6 +61,7 @@ def read_secret_file(path: Path) -> str:
     value = path.read_text(encoding="utf-8").strip()
     if not value:
         raise ConfigError(f"secret file {path} is empty", hint="write the secret into it")
+    register_secret(value)
     return value
 
 
