@@ -12,8 +12,10 @@ A wearer's data lives in four places, and ``erase_wearer`` clears each:
    subscribing (the broker replays retained messages to a new subscription)
    and cleared by publishing an empty retained message to each topic, which
    is how MQTT deletes a retained message.
-3. **Local disk spools** (data waiting for an unreachable InfluxDB or
-   broker): records of the wearer are removed (see ``postmon.store.spool``).
+3. **Local disk spools and dead-letter files** of this host (data waiting
+   for an unreachable InfluxDB or broker, data a server refused): the
+   wearer's lines and messages are removed (``erase_local``); run it on
+   every collector and ingest host (``postmon erase --local-only``).
 4. Nothing else: analysis state is in memory and rebuilt from the stream.
 
 What this cannot reach, and the procedure in ``docs/SECURITY.md`` covers:
@@ -28,16 +30,22 @@ collector would write new data right after the erasure.
 
 from __future__ import annotations
 
+import gzip
 import logging
+import os
+import re
+import shutil
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from postmon.config import Config
 from postmon.errors import ConfigError, PostmonError, Reason
 from postmon.security.influx import InfluxHttp, quote_ident, quote_string, series_values
 from postmon.security.pseudonym import check_pseudonym
+from postmon.store.spool import Spool, SpoolRecord
 
 log = logging.getLogger(__name__)
 
@@ -69,27 +77,31 @@ class ErasureReport:
     wearer: str
     database: str
     dry_run: bool
-    influx_before: InfluxHoldings
+    influx_before: InfluxHoldings | None  # None: InfluxDB was not asked
     influx_after: InfluxHoldings | None
-    retained_topics: tuple[str, ...]  # found (and, unless dry_run, cleared)
-    spool_records: dict[str, int] = field(default_factory=dict)  # spool dir -> records removed
+    retained_topics: tuple[str, ...] | None  # found (and unless dry_run cleared); None: skipped
+    #: spool directory or dead-letter file -> points (lines) of the wearer removed
+    local_files: dict[str, int] = field(default_factory=dict)
 
     def lines(self) -> list[str]:
         verb = "would erase" if self.dry_run else "erased"
-        out = [
-            f"wearer {self.wearer}: {verb} {len(self.influx_before.series)} series, "
-            f"{self.influx_before.total_points} points in InfluxDB database {self.database!r}"
-        ]
-        out.extend(
-            f"  {where}: {n} points" for where, n in sorted(self.influx_before.points.items())
-        )
-        out.append(f"  retained MQTT messages: {len(self.retained_topics)}")
-        out.extend(f"    {t}" for t in self.retained_topics)
-        for d, n in sorted(self.spool_records.items()):
-            out.append(f"  spool {d}: {n} record(s)")
+        out = [f"wearer {self.wearer}: {verb}:"]
+        if self.influx_before is not None:
+            out.append(
+                f"  InfluxDB database {self.database!r}: {len(self.influx_before.series)} series, "
+                f"{self.influx_before.total_points} points"
+            )
+            out.extend(
+                f"    {where}: {n} points" for where, n in sorted(self.influx_before.points.items())
+            )
+        if self.retained_topics is not None:
+            out.append(f"  retained MQTT messages: {len(self.retained_topics)}")
+            out.extend(f"    {t}" for t in self.retained_topics)
+        out.append(f"  local spools and dead-letter files holding data: {len(self.local_files)}")
+        out.extend(f"    {p}: {n} point(s)/line(s)" for p, n in sorted(self.local_files.items()))
         if self.influx_after is not None:
             out.append(
-                f"  after: {len(self.influx_after.series)} series, "
+                f"  InfluxDB after: {len(self.influx_after.series)} series, "
                 f"{self.influx_after.total_points} points remain"
             )
         return out
@@ -209,6 +221,178 @@ def clear_retained(cfg: Config, wearer: str, *, dry_run: bool = False) -> tuple[
     return tuple(topics)
 
 
+# ------------------------------------------------------------- local files
+
+_ERASE_TMP = ".erase-"  # prefix of this module's work directories beside a spool
+_KEY_END = re.compile(rb"(?<!\\) ")  # the series key ends at the first unescaped space
+
+
+def lp_line_is_wearer(line: bytes, wearer: str) -> bool:
+    """Whether a line-protocol line belongs to ``wearer`` (its ``wearer`` tag).
+
+    Only the series key (before the first unescaped space) is looked at, so
+    a string field that happens to contain ``wearer=...`` does not match.
+    Pseudonyms need no escaping, so the tag appears literally.
+    """
+    m = _KEY_END.search(line)
+    key = line[: m.start()] if m else line
+    tag = b",wearer=" + wearer.encode()
+    i = key.find(tag)
+    while i >= 0:
+        end = i + len(tag)
+        if (i == 0 or key[i - 1 : i] != b"\\") and (end == len(key) or key[end : end + 1] == b","):
+            return True
+        i = key.find(tag, i + 1)
+    return False
+
+
+def topic_is_wearer(topic: str, wearer: str) -> bool:
+    """Whether an MQTT topic is one of ``wearer``'s (``.../<site>/<wearer>/<stream>``)."""
+    levels = topic.split("/")
+    # levels starting with "_" are reserved (e.g. <site>/_collector/<id>/status)
+    return len(levels) >= 3 and levels[-2] == wearer and not levels[-3].startswith("_")
+
+
+def _filter_lp(body: bytes, wearer: str) -> tuple[bytes, int]:
+    """``body`` without ``wearer``'s lines; the number of lines removed."""
+    kept, removed = [], 0
+    for line in body.splitlines(keepends=True):
+        if lp_line_is_wearer(line, wearer):
+            removed += 1
+        else:
+            kept.append(line)
+    return b"".join(kept), removed
+
+
+def _filter_record(rec: SpoolRecord, wearer: str) -> tuple[SpoolRecord | None, int]:
+    """The record without ``wearer``'s data (None if nothing is left), points removed."""
+    topic = rec.meta.get("topic")
+    if isinstance(topic, str):  # an MQTT publisher's spool: one message per record
+        return (None, rec.points) if topic_is_wearer(topic, wearer) else (rec, 0)
+    gz = bool(rec.meta.get("gz"))
+    body = gzip.decompress(rec.body) if gz else rec.body
+    kept, removed = _filter_lp(body, wearer)
+    if not removed:
+        return rec, 0
+    if not kept.strip():
+        return None, removed
+    out = gzip.compress(kept, compresslevel=1, mtime=0) if gz else kept
+    return SpoolRecord(rec.meta, out, max(0, rec.points - removed)), removed
+
+
+def _filter_spool_in_place(directory: Path, wearer: str) -> int:
+    """Cycle every record of one spool through a filter; return points removed.
+
+    Uses only the spool's public FIFO API: each of the ``n`` records present
+    is peeked, its filtered version appended at the end, then it is popped,
+    so afterwards the spool holds the filtered records in their old order.
+    Append comes before pop: a crash in between duplicates one record
+    (harmless: InfluxDB and MQTT QoS 1 consumers are idempotent, and running
+    the erasure again removes any of the wearer's data left) and never loses
+    one.
+    """
+    spool = Spool(directory, max_bytes=1 << 62, name=f"erase {directory}")
+    removed = 0
+    try:
+        for _ in range(len(spool)):
+            rec = spool.peek()
+            if rec is None:
+                break
+            kept, n = _filter_record(rec, wearer)
+            removed += n
+            if kept is not None:
+                spool.append(kept.meta, kept.body, kept.points)
+            spool.pop()
+    finally:
+        spool.close()
+    return removed
+
+
+def _erase_spool(directory: Path, wearer: str, *, dry_run: bool) -> int:
+    """Remove ``wearer``'s data from one spool; return the points removed.
+
+    A dry run filters a copy (deleted afterwards; a copy left by a crash is
+    removed by the next run, since it may hold the wearer's data).
+    """
+    if not dry_run:
+        return _filter_spool_in_place(directory, wearer)
+    copy = directory.with_name(f"{_ERASE_TMP}dry-{directory.name}")
+    shutil.rmtree(copy, ignore_errors=True)
+    try:
+        shutil.copytree(directory, copy, ignore=shutil.ignore_patterns("rejected"))
+        return _filter_spool_in_place(copy, wearer)
+    finally:
+        shutil.rmtree(copy, ignore_errors=True)
+
+
+def _erase_text_file(path: Path, wearer: str, *, dry_run: bool) -> int:
+    """Remove ``wearer``'s lines from a dead-letter file; return how many went.
+
+    ``rejected.lp`` holds line protocol (with ``# HTTP ...`` notes);
+    ``mqtt-*.log`` holds ``<ns> <topic> <reason> <payload hex>`` lines.
+    """
+    raw = path.read_bytes()
+    mqtt_log = path.name.startswith("mqtt-")
+    kept, removed = [], 0
+    for line in raw.splitlines(keepends=True):
+        if mqtt_log:
+            parts = line.split(b" ", 2)
+            hit = len(parts) >= 2 and topic_is_wearer(parts[1].decode("utf-8", "replace"), wearer)
+        else:
+            hit = not line.startswith(b"#") and lp_line_is_wearer(line, wearer)
+        if hit:
+            removed += 1
+        else:
+            kept.append(line)
+    if removed and not dry_run:
+        tmp = path.with_name(f"{_ERASE_TMP}{path.name}")
+        tmp.write_bytes(b"".join(kept))
+        os.chmod(tmp, path.stat().st_mode & 0o777)
+        os.replace(tmp, path)
+    return removed
+
+
+def _local_targets(roots: list[Path]) -> tuple[list[Path], list[Path]]:
+    """Spool directories and dead-letter files under ``roots``."""
+    spools: set[Path] = set()
+    files: set[Path] = set()
+    for root in roots:
+        if not root.exists():
+            continue
+        for p in [root, *root.rglob("*")]:
+            if any(part.startswith(_ERASE_TMP) for part in p.relative_to(root.parent).parts):
+                shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+                continue
+            if p.is_dir() and (any(p.glob("*.seg")) or (p / "cursor").exists()):
+                spools.add(p)
+            elif p.is_file() and p.name.startswith(("rejected.lp", "mqtt-")):
+                files.add(p)
+    return sorted(spools), sorted(files)
+
+
+def erase_local(cfg: Config, wearer: str, *, dry_run: bool = False) -> dict[str, int]:
+    """Remove ``wearer``'s data from this host's spools and dead-letter files.
+
+    Looks under ``[influxdb] spool_dir`` and ``[mqtt] spool_dir``. The
+    postmon processes using them (collector, ingest, run) must be stopped:
+    a spool belongs to one live process. Returns ``{path: points/lines removed}``
+    for every place that held some.
+    """
+    check_pseudonym(wearer)
+    roots = [Path(cfg.influxdb.spool_dir), Path(cfg.mqtt.spool_dir)]
+    spools, files = _local_targets(roots)
+    found: dict[str, int] = {}
+    for d in spools:
+        n = _erase_spool(d, wearer, dry_run=dry_run)
+        if n:
+            found[str(d)] = n
+    for f in files:
+        n = _erase_text_file(f, wearer, dry_run=dry_run)
+        if n:
+            found[str(f)] = n
+    return found
+
+
 # ------------------------------------------------------------------ together
 
 
@@ -218,6 +402,8 @@ def erase_wearer(
     *,
     dry_run: bool = False,
     mqtt: bool = True,
+    influx: bool = True,
+    local: bool = True,
 ) -> ErasureReport:
     """Erase ``wearer`` from InfluxDB, retained MQTT messages and the spools.
 
@@ -238,10 +424,11 @@ def erase_wearer(
         )
     http = InfluxHttp.from_config(cfg.influxdb)
     db = cfg.influxdb.database
-    before = influx_holdings(http, db, wearer)
-    retained = clear_retained(cfg, wearer, dry_run=dry_run) if mqtt else ()
+    before = influx_holdings(http, db, wearer) if influx else None
+    spooled = erase_local(cfg, wearer, dry_run=dry_run) if local else {}
+    retained = clear_retained(cfg, wearer, dry_run=dry_run) if mqtt else None
     after = None
-    if not dry_run:
+    if before is not None and not dry_run:
         log.info("erasing %s: %d series in %s", wearer, len(before.series), db)
         after = erase_influx(http, db, wearer)
         if after.series or after.total_points:
@@ -250,4 +437,4 @@ def erase_wearer(
                 f"of {wearer} after DROP SERIES",
                 hint="is a writer still sending their data? stop it and erase again",
             )
-    return ErasureReport(wearer, db, dry_run, before, after, retained)
+    return ErasureReport(wearer, db, dry_run, before, after, retained, spooled)

@@ -51,10 +51,11 @@ def _admin_http(s: SecureStack) -> InfluxHttp:
 
 def _erase_cfg(s: SecureStack, *, paired: tuple[str, ...] = (KEPT,)) -> Config:
     """The operator's config: admin accounts, the wearer already unpaired."""
+    # spools of this test's own (never the repository's .postmon/spool)
     return dataclasses.replace(
         s.cfg,
-        influxdb=s.influx("postmon_admin"),
-        mqtt=s.mqtt(ADMIN_USER),
+        influxdb=dataclasses.replace(s.influx("postmon_admin"), spool_dir=s.out / "spool-influx"),
+        mqtt=dataclasses.replace(s.mqtt(ADMIN_USER), spool_dir=s.out / "spool-mqtt"),
         sensors=tuple(SensorPairing(f"CC:{i:02d}", w, site=SITE_A) for i, w in enumerate(paired)),
     )
 
@@ -161,6 +162,8 @@ def test_erase_removes_one_wearer_everywhere_and_keeps_the_other(secure_stack: S
         f"{ROOT}/{SITE_A}/{KEPT}/status": f"retained:{ROOT}/{SITE_A}/{KEPT}/status".encode()
     }
     # the report counted what was there (2 sites x every measurement)
+    assert report.influx_before is not None
+    assert report.retained_topics is not None
     assert report.influx_before.total_points == sum(v + 1 for v in expected.values())
     assert len(report.influx_before.series) == 2 * len(
         {m for _rp, m in (k.split(".") for k in expected)}
@@ -193,8 +196,10 @@ def _toml(s: SecureStack, path: Path, *, influx_user: str, mqtt_user: str) -> Pa
         f'site = "{SITE_A}"\n'
         "[influxdb]\n"
         f'url = "{s.influx_url}"\ndatabase = "{s.database}"\nusername = "{influx_user}"\n'
+        f'spool_dir = "{path.parent / "spool-influx"}"\n'
         "[mqtt]\n"
         f'port = {s.mqtt_port}\ntopic_root = "{ROOT}"\nusername = "{mqtt_user}"\n'
+        f'spool_dir = "{path.parent / "spool-mqtt"}"\n'
         f'[[sensors]]\naddress = "CC:00"\nwearer = "{KEPT}"\nsite = "{SITE_A}"\n'
     )
     return path
@@ -238,6 +243,7 @@ def test_cli_erase_at_debug_level_never_logs_secrets(
     run = _postmon(["erase", "--wearer", GONE, "--config", str(cfg), "--yes"], env)
     assert run.returncode == 0, run.stderr
     assert f"wearer {GONE}: erased" in run.stdout
+    assert "InfluxDB after: 0 series, 0 points remain" in run.stdout
     assert _count(s.http(READER_USER), s.database, GONE) == {}
     # debug logging was really on (the InfluxQL and paho's MQTT trace are there) ...
     assert "influxql: SHOW SERIES" in dry.stderr

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import logging
 import ssl
 import threading
 import time
@@ -255,8 +256,12 @@ def test_influx_users_are_least_privilege(secure_stack: SecureStack) -> None:
     assert rows[0]["series"][0]["values"] == [["2023-11-14T22:13:20Z", 42]]
     with pytest.raises(InfluxAccessDenied, match="privilege"):
         reader.write(line, db, precision="s")
+    # the writer reads too (its roll-ups are SELECT ... INTO) but is no admin
+    assert writer.query("SELECT v FROM lp_probe", db)[0]["series"][0]["values"][0][1] == 42
     with pytest.raises(InfluxAccessDenied, match="privilege"):
-        writer.query("SELECT v FROM lp_probe", db)
+        writer.query("SHOW USERS")
+    with pytest.raises(InfluxAccessDenied, match="privilege"):
+        writer.query('CREATE DATABASE "other"')
     with pytest.raises(InfluxAccessDenied, match="privilege"):
         writer.query("CREATE USER mallory WITH PASSWORD 'x' WITH ALL PRIVILEGES")
     with pytest.raises(InfluxAccessDenied, match="privilege"):
@@ -291,3 +296,81 @@ def test_provisioning_is_idempotent_and_rotation_changes_passwords(
         s.http(WRITER_USER, before).write("idem v=2 1700000000\n", s.database, precision="s")
     s.http(WRITER_USER).write("idem v=3 1700000000\n", s.database, precision="s")
     admin.query('DROP MEASUREMENT "idem"', s.database)
+
+
+# ------------------------------------------------- the production clients
+
+
+def test_secured_pipeline_end_to_end(secure_stack: SecureStack, tmp_path: Path) -> None:
+    """Collector publisher -> TLS + ACL -> shared-subscription ingest -> writer
+    account -> InfluxDB with auth: every epoch arrives, read back as reader."""
+    from postmon.bus.mqtt import IngestWorker, MqttPublisher
+    from postmon.store.http import make_backend
+    from postmon.store.writer import Writer
+    from tests.store_helpers import make_epochs, recent_hour_ns
+
+    s = secure_stack
+    n, wearer = 180, "p002"
+    # the schema (retention policies) is the admin's job, once
+    backend = make_backend(s.influx("postmon_admin"))
+    try:
+        backend.ensure_database()
+    finally:
+        backend.close()
+    writer_cfg = dataclasses.replace(
+        s.influx(WRITER_USER), create_schema=False, spool_dir=tmp_path / "w", flush_interval_s=0.05
+    )
+    ingest_cfg = dataclasses.replace(
+        s.mqtt(INGEST_USER, tls=True), spool_dir=tmp_path / "i", ingest_group="sec-e2e"
+    )
+    edge_cfg = dataclasses.replace(
+        s.mqtt(collector_user(SITE_A), tls=True), spool_dir=tmp_path / "e"
+    )
+    reader = s.http(READER_USER)
+    q = f'SELECT count(activity_code) FROM "epochs_2y"."epoch" WHERE wearer = \'{wearer}\''
+    with Writer(writer_cfg, name="sec-ingest") as w:
+        worker = IngestWorker(ingest_cfg, w, worker_id="0").start()
+        try:
+            assert worker.wait_subscribed(10)
+            time.sleep(0.3)  # the SUBSCRIBE reaches the broker before the first publish
+            with MqttPublisher(edge_cfg, collector_id="edge-a", site=SITE_A) as pub:
+                pub.publish_epochs(SITE_A, wearer, "AA", make_epochs(2, recent_hour_ns(2), n))
+                assert pub.flush(15)
+            deadline = time.monotonic() + 15
+            count = 0
+            while time.monotonic() < deadline and count < n:
+                res = reader.query(q, s.database)
+                count = res[0]["series"][0]["values"][0][1] if res[0].get("series") else 0
+                time.sleep(0.1)
+        finally:
+            worker.stop()
+    assert count == n
+    assert worker.stats().dead_lettered == 0
+
+
+@pytest.mark.parametrize("who", ["anonymous", "wrong-password"])
+def test_writer_refused_keeps_the_data_and_says_what_to_do(
+    secure_stack: SecureStack, tmp_path: Path, caplog: pytest.LogCaptureFixture, who: str
+) -> None:
+    from postmon.store.writer import Writer
+    from tests.store_helpers import make_epochs, recent_hour_ns
+
+    s = secure_stack
+    base = s.influx("") if who == "anonymous" else s.influx(WRITER_USER, "wrong")
+    cfg = dataclasses.replace(
+        base,
+        spool_dir=tmp_path / "spool",
+        spool_after_s=0.0,
+        retry_initial_s=0.05,
+        retry_max_s=0.1,
+        flush_interval_s=0.05,
+    )
+    with caplog.at_level(logging.WARNING):
+        w = Writer(cfg, name="refused").start()
+        w.write_epochs(SITE_A, "p001", "AA", make_epochs(1, recent_hour_ns(2), 30))
+        w.close(timeout_s=5)
+    st = w.stats()
+    assert st.written == 0
+    assert st.spool_points == 30  # refused is not lost: it waits for the credentials
+    assert "401" in caplog.text
+    assert "POSTMON_INFLUX_PASSWORD" in caplog.text

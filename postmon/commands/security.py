@@ -78,7 +78,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description=(
             "Delete everything stored about one wearer: all their series in every measurement "
             "and retention policy of InfluxDB, retained MQTT messages under their topics, and "
-            "their records in local spools. The wearer must first be removed from the pairing "
+            "their records in this host's spools and dead-letter files ([influxdb] and [mqtt] "
+            "spool_dir). The wearer must first be removed from the pairing "
             "table. Needs the InfluxDB admin (or writer) and the MQTT admin account. See "
             "docs/SECURITY.md for the whole procedure."
         ),
@@ -89,6 +90,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     er.add_argument("--dry-run", action="store_true", help="only report what would be erased")
     er.add_argument(
         "--no-mqtt", action="store_true", help="skip retained MQTT messages (no broker in use)"
+    )
+    er.add_argument(
+        "--local-only",
+        action="store_true",
+        help="only this host's spools and dead-letter files (run it on every collector and "
+        "ingest host, with postmon stopped there)",
     )
     er.set_defaults(func=run_erase)
 
@@ -166,7 +173,13 @@ def run_erase(args: argparse.Namespace) -> int:
         if answer.strip() != args.wearer:
             print("not confirmed; nothing erased", file=sys.stderr)
             return 1
-    report = erase_wearer(cfg, args.wearer, dry_run=args.dry_run, mqtt=not args.no_mqtt)
+    report = erase_wearer(
+        cfg,
+        args.wearer,
+        dry_run=args.dry_run,
+        mqtt=not (args.no_mqtt or args.local_only),
+        influx=not args.local_only,
+    )
     for line in report.lines():
         print(line)
     return 0

@@ -189,7 +189,8 @@ def series_values(results: list[dict[str, Any]]) -> list[list[Any]]:
 @dataclass(frozen=True)
 class InfluxUser:
     username: str
-    privilege: Literal["ALL", "WRITE", "READ"]  # ALL here means cluster admin
+    #: ADMIN: cluster admin; ALL: read and write on the database (not admin)
+    privilege: Literal["ADMIN", "ALL", "WRITE", "READ"]
     secret_file: Path
 
 
@@ -215,13 +216,18 @@ def provision_users(
     database: str,
     out: Path,
     *,
-    users: Iterable[tuple[str, Literal["WRITE", "READ"]]] = (
-        (WRITER_USER, "WRITE"),
+    users: Iterable[tuple[str, Literal["ALL", "WRITE", "READ"]]] = (
+        # the writer also READs: its activity roll-ups are SELECT ... INTO
+        # (postmon.store.writer.downsample_now), which InfluxDB 1.x allows
+        # only with read and write on the database; it is still not an admin
+        (WRITER_USER, "ALL"),
         (READER_USER, "READ"),
     ),
     rotate: bool = False,
 ) -> list[InfluxUser]:
-    """Create (or update) least-privilege users on ``database``.
+    """Create (or update) least-privilege users on ``database``: by default
+    ``postmon_writer`` (read and write, for ingest) and ``postmon_reader``
+    (read only, for Grafana and reports); neither is an admin.
 
     Each user's password lives in ``OUT/secrets/influx-<user>.password``
     (0600) and that file is the source of truth: the server's password is set
@@ -272,4 +278,4 @@ def bootstrap_admin_with_file(http_noauth: InfluxHttp, out: Path) -> InfluxUser:
             hint="set [influxdb] username to an admin user and its password in "
             "$POSTMON_INFLUX_PASSWORD or $POSTMON_INFLUX_PASSWORD_FILE, then run again",
         ) from exc
-    return InfluxUser(ADMIN_USER, "ALL", path)
+    return InfluxUser(ADMIN_USER, "ADMIN", path)
