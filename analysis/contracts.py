@@ -10,6 +10,7 @@ timestamps in integer nanoseconds since the Unix epoch (UTC).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
@@ -230,3 +231,8 @@ class DailySummary:
     eva_entropy_bits: float
     eva_min: tuple[float, ...]  # 4 angle classes × 6 duration classes, row-major
     settings: dict[str, Any] = field(default_factory=dict)
+    # nudges sent that day (analysis.nudge.NudgeResponseStats.as_daily_fields)
+    nudges_sent: int = 0
+    nudges_answered: int = 0  # the wearer moved within the response window
+    nudge_response_rate: float = math.nan  # answered / decided, 0..1
+    nudge_median_response_s: float = math.nan  # nudge to movement, answered only

@@ -908,6 +908,16 @@ class NudgeResponseStats:
     response_rate: float
     median_response_delay_s: float
 
+    def as_daily_fields(self) -> dict[str, float | int]:
+        """The :class:`~analysis.contracts.DailySummary` nudge fields, for
+        ``dataclasses.replace(summary, **stats.as_daily_fields())``."""
+        return {
+            "nudges_sent": self.sent,
+            "nudges_answered": self.answered,
+            "nudge_response_rate": self.response_rate,
+            "nudge_median_response_s": self.median_response_delay_s,
+        }
+
     @classmethod
     def of(cls, nudges: Sequence[Nudge], outcomes: Iterable[NudgeOutcome]) -> NudgeResponseStats:
         by_id = {o.nudge_id: o for o in outcomes}

@@ -4,6 +4,7 @@ agrees with a plain per-epoch reading of the rules)."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 import math
@@ -529,3 +530,15 @@ def _shift(e: npt.NDArray[np.void], by_ns: int) -> npt.NDArray[np.void]:
     out = e.copy()
     out["time_ns"] += by_ns
     return out
+
+
+def test_response_stats_fill_the_daily_summary() -> None:
+    from tests.test_lineproto import make_summary
+
+    ns = [Nudge("a", "w", T0, "static", 1, 30), Nudge("b", "w", T0 + MIN, "static", 2, 50)]
+    outs = [NudgeOutcome("a", "w", T0, "static", 1, True, 70.0, T0 + 2 * MIN)]
+    stats = daily_response_stats(ns, outs)["2026-01-05"]
+    summary = dataclasses.replace(make_summary("2026-01-05"), **stats.as_daily_fields())
+    assert (summary.nudges_sent, summary.nudges_answered) == (2, 1)
+    assert summary.nudge_response_rate == 1.0  # one decided, answered; one pending
+    assert summary.nudge_median_response_s == 70.0
