@@ -147,13 +147,16 @@ def test_sensor_frames_round_trip(
 
 def test_pairing_waits_across_calls() -> None:
     d = mm.MetaMotionDecoder()
-    first = d.feed_many([ACC_PACKED, ACC_PACKED])
+    first = d.feed_many([BATTERY, GYRO_PACKED])
     assert len(first) == 0
-    assert d.stats.samples_pending == 6
-    second = d.feed_many([BATTERY, GYRO_PACKED])
-    assert len(second) == 3
-    np.testing.assert_array_equal(second.chunk_index, [1, 1, 1])
     assert d.stats.samples_pending == 3
+    second = d.feed_many([ACC_PACKED, GYRO_PACKED])  # the pair completes in the first chunk
+    assert len(second) == 3
+    np.testing.assert_array_equal(second.chunk_index, [0, 0, 0])
+    assert d.stats.samples_pending == 3
+    third = d.feed_many([ACC_PACKED])
+    np.testing.assert_array_equal(third.chunk_index, [0, 0, 0])
+    d.feed_many([ACC_PACKED])
     d.reset()
     assert d.stats.samples_unpaired == 3
     assert d.stats.samples_pending == 0
@@ -184,3 +187,22 @@ def test_malformed_frames_are_counted_not_raised() -> None:
     assert d.stats.frames_unknown == 4
     assert frames_balance(d.stats) == 0
     assert bytes_balance(d.stats) == 0
+
+
+def test_streams_line_up_when_the_second_sensor_starts() -> None:
+    """Accelerometer alone for a while, then both: pairs start at the first gyro frame."""
+
+    def acc(v: int) -> bytes:
+        return mm.encode_sensor_frames(mm.MODULE_ACC, np.full((3, 3), v / 4096), 4096, True)
+
+    def gyro(v: int) -> bytes:
+        return mm.encode_sensor_frames(mm.MODULE_GYRO, np.full((3, 3), v / 16.4), 16.4, True)
+
+    d = mm.MetaMotionDecoder(8, 2000)
+    first = d.feed_many([acc(1), acc(2)])  # gyro not started yet
+    assert len(first) == 0
+    got = d.feed_many([acc(3), gyro(3), acc(4), gyro(4)])
+    np.testing.assert_array_equal(got.accel_g[:, 0] * 4096, [3, 3, 3, 4, 4, 4])
+    np.testing.assert_array_equal(np.round(got.gyro_dps[:, 0] * 16.4), [3, 3, 3, 4, 4, 4])
+    assert d.stats.samples_unpaired == 6
+    assert d.stats.samples_pending == 0

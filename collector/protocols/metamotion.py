@@ -11,8 +11,10 @@ comes back as a notification with the same two header bytes.
 Streamed acceleration and rotation come in separate notifications with no
 timestamp or counter. The decoder pairs them in arrival order (k-th
 accelerometer sample with the k-th gyroscope sample), which is what a host
-without the device's logging/accounting features can do; ``stats`` exposes
-how many samples wait for their pair.
+without the device's logging/accounting features can do, after lining the
+two streams up when the second one starts (see ``_align_start``); ``stats``
+exposes how many samples wait for their pair or had none. A lost
+notification of one sensor shifts the pairing until the next ``reset``.
 """
 
 from __future__ import annotations
@@ -433,6 +435,8 @@ class MetaMotionDecoder:
         self._gyro = gyro
         self._max_pending = max_pending
         self._stats = DecoderStats()
+        # whether each sensor's stream has started since the last reset
+        self._seen = {MODULE_ACC: False, MODULE_GYRO: False}
         self._pending: dict[int, npt.NDArray[np.int16]] = {
             MODULE_ACC: np.zeros((0, 3), np.int16),
             MODULE_GYRO: np.zeros((0, 3), np.int16),
@@ -448,6 +452,7 @@ class MetaMotionDecoder:
         self._stats.samples_pending = 0
         for k in self._pending:
             self._pending[k] = np.zeros((0, 3), np.int16)
+            self._seen[k] = False
 
     def feed(self, data: bytes | bytearray | memoryview) -> Decoded:
         return self.feed_many((data,))
@@ -504,6 +509,38 @@ class MetaMotionDecoder:
                     st.frames_unknown += 1
         return self._pair(new, tuple(messages))
 
+    def _align_start(
+        self,
+        new: dict[int, tuple[npt.NDArray[np.int16], I64Array]],
+        raws: dict[int, npt.NDArray[np.int16]],
+        chunks: dict[int, I64Array],
+    ) -> None:
+        """Line the two streams up when the second one starts.
+
+        The sensors are started by separate writes, so one streams alone for a
+        while. Both sample on one clock and the frames of one sampling instant
+        go out together, so the first frame of the sensor that starts second
+        belongs with the LATEST frame of the other: the other's earlier
+        samples have no partner and are dropped (counted as unpaired).
+        """
+        starting = sorted(
+            (int(new[m][1][0]), m)
+            for m in (MODULE_ACC, MODULE_GYRO)
+            if m in new and not self._seen[m]
+        )
+        for first_chunk, m in starting:
+            self._seen[m] = True
+            other = MODULE_GYRO if m == MODULE_ACC else MODULE_ACC
+            if not self._seen[other]:
+                continue  # the other has not started: m is the first stream
+            first_frame = int(np.count_nonzero(new[m][1] == first_chunk))
+            before = int(np.count_nonzero(chunks[other] < first_chunk))
+            drop = max(0, before - first_frame)
+            if drop:
+                raws[other] = raws[other][drop:]
+                chunks[other] = chunks[other][drop:]
+                self._stats.samples_unpaired += drop
+
     def _pair(
         self, new: dict[int, tuple[npt.NDArray[np.int16], I64Array]], messages: tuple[Message, ...]
     ) -> Decoded:
@@ -522,6 +559,8 @@ class MetaMotionDecoder:
                 raws[m], chunks[m] = got_raw, got_chunks
         if not self._gyro and MODULE_GYRO in new:
             st.samples_unpaired += int(new[MODULE_GYRO][0].shape[0])
+        if self._gyro:
+            self._align_start(new, raws, chunks)
         n = min(int(raws[m].shape[0]) for m in modules)
         for m in modules:
             rest = raws[m][n:]
