@@ -194,9 +194,11 @@ def draw_traits(seed: int, placement: Placement) -> WearerTraits:
             bend_scale=1.0,
             step_hz=step_hz,
             fidget_per_min=fidget,
-            gait_vert_g=float(np.clip(r.normal(0.17, 0.03), 0.1, 0.25)),
-            gait_ap_g=float(np.clip(r.normal(0.06, 0.015), 0.03, 0.1)),
-            gait_ml_g=float(np.clip(r.normal(0.06, 0.015), 0.03, 0.1)),
+            # Upper trunk (C7-T4) walking: vertical RMS ~0.2 g, AP and ML ~0.1 g;
+            # the trunk's pitching adds AP acceleration through the lever arm.
+            gait_vert_g=float(np.clip(r.normal(0.25, 0.04), 0.15, 0.35)),
+            gait_ap_g=float(np.clip(r.normal(0.08, 0.02), 0.04, 0.14)),
+            gait_ml_g=float(np.clip(r.normal(0.12, 0.025), 0.06, 0.18)),
             gait_flex_deg=float(np.clip(r.normal(1.0, 0.25), 0.5, 1.6)),
             gait_lat_deg=float(np.clip(r.normal(2.0, 0.5), 1.0, 3.0)),
             gait_axial_deg=float(np.clip(r.normal(3.0, 0.8), 1.5, 5.0)),
@@ -215,9 +217,13 @@ def draw_traits(seed: int, placement: Placement) -> WearerTraits:
         bend_scale=float(np.clip(r.normal(0.72, 0.06), 0.55, 0.85)),
         step_hz=step_hz,
         fidget_per_min=fidget,
-        gait_vert_g=float(np.clip(r.normal(0.24, 0.04), 0.14, 0.32)),
-        gait_ap_g=float(np.clip(r.normal(0.14, 0.03), 0.07, 0.22)),
-        gait_ml_g=float(np.clip(r.normal(0.08, 0.02), 0.04, 0.13)),
+        # Waist-worn walking (HAPT belt phones: vertical RMS 0.19-0.29 g, AP
+        # 0.16-0.24 g, ML 0.09-0.15 g, 10th-90th percentile of bouts). The AP
+        # amplitude is larger because the pelvic tilt oscillation (gravity
+        # projection and lever arm) partly cancels it at the sensor.
+        gait_vert_g=float(np.clip(r.normal(0.33, 0.05), 0.2, 0.45)),
+        gait_ap_g=float(np.clip(r.normal(0.36, 0.06), 0.2, 0.52)),
+        gait_ml_g=float(np.clip(r.normal(0.13, 0.03), 0.07, 0.2)),
         gait_flex_deg=float(np.clip(r.normal(2.0, 0.5), 1.0, 3.0)),
         gait_lat_deg=float(np.clip(r.normal(3.0, 0.7), 1.5, 4.5)),
         gait_axial_deg=float(np.clip(r.normal(4.0, 1.0), 2.0, 6.0)),
@@ -655,10 +661,10 @@ def _transition(seed: int, a: Bout, b: Bout, traits: WearerTraits) -> _Transitio
         return _TransitionSpec(float(r.uniform(3.0, 5.0)), 0.0, 0.0, 0.0, 0.0, 1.0, 0.0)
     if pa is Posture.SEATED and pb is Posture.UPRIGHT:
         # Sit-to-stand: the trunk pitches forward to seat-off, then the body
-        # rises ~0.4 m in about a second (peak vertical acceleration ~0.2 g)
+        # rises ~0.4 m in about a second (peak vertical acceleration 0.2-0.4 g)
         # while the trunk extends back to upright.
-        dur = float(r.uniform(1.5, 3.0))
-        rise = min(float(r.uniform(0.9, 1.3)), 0.65 * dur)
+        dur = float(r.uniform(1.8, 3.0))
+        rise = min(float(r.uniform(0.7, 1.05)), 0.65 * dur)
         return _TransitionSpec(
             dur,
             float(r.uniform(25.0, 40.0)) * traits.bend_scale,
@@ -670,7 +676,7 @@ def _transition(seed: int, a: Bout, b: Bout, traits: WearerTraits) -> _Transitio
             lean_at=0.4,  # seat-off: the trunk is most flexed as the body leaves the seat
         )
     if pa is Posture.UPRIGHT and pb is Posture.SEATED:
-        dur = float(r.uniform(1.5, 3.0))
+        dur = float(r.uniform(1.8, 3.5))
         descent = min(float(r.uniform(1.1, 1.6)), 0.8 * dur)
         mv0 = max(0.0, 0.55 - 0.5 * descent / dur)
         return _TransitionSpec(
