@@ -97,7 +97,7 @@ class TruthSamples:
         return cls(
             activity=kin.activity.astype(np.int8),
             flexion_deg=(kin.flexion_deg * nan).astype(np.float32),
-            lateral_deg=(kin.lateral_deg * nan).astype(np.float32),
+            lateral_deg=(kin.lateral_bend_deg * nan).astype(np.float32),
             inclination_deg=(kin.inclination_deg * nan).astype(np.float32),
             axial_deg=(kin.axial_deg * nan).astype(np.float32),
             moving=kin.moving.copy(),

@@ -10,23 +10,30 @@ the start of the day) the segment frame equals the world frame turned by the
 heading only, i.e. the segment's long axis is vertical. All truth angles are
 therefore relative to that neutral posture.
 
-The segment's orientation is ``R = Rz(heading + axial) · Rx(lateral) ·
-Ry(flexion)`` (intrinsic z-x'-y'' rotations; scipy ``from_euler("ZXY",
-[heading + axial, lateral, flexion], degrees=True)``). Equivalently, with
-``up = R^T · [0, 0, 1]`` the unit "up" vector expressed in the segment frame
-(what a noise-free accelerometer aligned with the segment reads at rest,
-in g)::
+The segment's orientation is generated as ``R = Rz(heading + axial) ·
+Rx(roll) · Ry(flexion)`` (intrinsic z-x'-y'' rotations; scipy
+``from_euler("ZXY", [heading + axial, roll, flexion], degrees=True)``). The
+truth angles are defined from ``up = R^T · [0, 0, 1]``, the unit "up" vector
+expressed in the segment frame (what a noise-free accelerometer aligned with
+the segment reads at rest, in g)::
 
-    flexion     = atan2(-up_x, up_z)   sagittal component, + forward (deg, -180..180)
-    lateral     = asin(up_y)           lateral component, + to the right (deg, -90..90)
+    flexion     = atan2(-up_x, up_z)   tilt projected on the segment's sagittal
+                                       plane, + forward (deg, -180..180)
+    lateral     = atan2(up_y, up_z)    tilt projected on the segment's frontal
+                                       plane, + to the right (deg, -180..180)
     inclination = acos(up_z)           angle of the long axis from vertical (deg, 0..180)
-                = acos(cos(flexion) · cos(lateral))
 
+(the flexion so defined equals the generating Euler angle; the lateral bend
+equals the roll angle for an upright trunk and grows with flexion, e.g. a
+10° roll at 60° flexion projects to ~19°). These are the formulas
+``analysis.orientation.trunk_angles`` uses with the calibrated up and forward
+axes. Near lying (``up_z`` ≈ 0) one of the two projections is ill-defined:
+score flexion and lateral bend on upright postures, inclination everywhere.
 Axial rotation (twist of the segment about its long axis, relative to the
-heading of the whole body) does not change these three; it is reported per
-sample only. Lying supine is flexion ≈ -90°, prone +90°, on the right side
-lateral ≈ +90°; inclination ≈ 90° in all three. Nonwear seconds have no trunk
-angles (NaN).
+heading of the whole body) does not change these; it is reported per sample
+only. Lying supine is flexion ≈ -90°, prone +90°, on the right side lateral ≈
++90°; inclination ≈ 90° in all three. Nonwear seconds have no trunk angles
+(NaN).
 
 Activity of a sample: the behaviour's activity; during a transition the first
 half carries the previous activity and the second half the next one, so a
@@ -994,7 +1001,9 @@ class Kinematics:
     Attributes
     ----------
     t_s : (n,) sample times, s
-    flexion_deg, lateral_deg, axial_deg, heading_deg : (n,) segment angles (module docstring)
+    flexion_deg, lateral_deg, axial_deg, heading_deg : (n,) generating angles of the
+        segment (module docstring; ``lateral_deg`` is the roll angle, the truth
+        lateral bend is :attr:`lateral_bend_deg`)
     accel_world_g : (n, 3) linear acceleration of the body at the hip-joint centre,
         world frame, g (gravity excluded; the lever arm is added by the IMU model)
     activity : (n,) int8 Activity codes
@@ -1013,6 +1022,12 @@ class Kinematics:
     moving: BoolArray
     worn: BoolArray
     seg: IntArray
+
+    @property
+    def lateral_bend_deg(self) -> FloatArray:
+        """Truth lateral bend: the tilt projected on the frontal plane (deg)."""
+        r, f = np.radians(self.lateral_deg), np.radians(self.flexion_deg)
+        return np.degrees(np.arctan2(np.sin(r), np.cos(f) * np.cos(r)))
 
     @property
     def inclination_deg(self) -> FloatArray:
