@@ -1,4 +1,5 @@
-"""Simulator speed: an 8-hour day at 50 Hz (accelerometer + gyroscope).
+"""Simulator speed: an 8-hour day at 50 Hz (accelerometer + gyroscope), and
+the live stream a simulated BLE device reads sample by sample.
 
 Baseline, measured side by side in the same run: the noise-free physics
 alone (``ideal=True``), so the ratio shows what the device error model
@@ -16,7 +17,7 @@ from bench.common import Entry, best_of
 
 
 def run(quick: bool) -> list[Entry]:
-    from firmware_sim.simulator import simulate
+    from firmware_sim.simulator import WearerStream, simulate
     from postmon.recording import write_recording
 
     hours = 1.0 if quick else 8.0
@@ -32,7 +33,26 @@ def run(quick: bool) -> list[Entry]:
         write_recording(path, rec.time_s, rec.accel_g, rec.gyro_dps)
         csv_s = (time.perf_counter() - t0) * duration / 600.0
     realtime = duration / full
+    # A simulated BLE device reads a few samples per notification.
+    stream = WearerStream("nurse", 1)
+    reads = 1000 if quick else 5000
+    t0 = time.perf_counter()
+    for _ in range(reads):
+        stream.read(1)
+    per_sample = (time.perf_counter() - t0) / reads
+    wearers = 1.0 / (per_sample * 50.0)
     return [
+        Entry(
+            name="stream_read_1_sample_wearers_per_core",
+            value=wearers,
+            unit="wearers at 50 Hz",
+            baseline_name="one wearer in real time",
+            baseline_value=1.0,
+            ratio=wearers,
+            target=">= 20 wearers",
+            ok=wearers >= 20,
+            note=f"{1.0 / per_sample:.0f} samples/s through WearerStream.read(1)",
+        ),
         Entry(
             name=f"sim_{hours:g}h_50hz_samples_per_s",
             value=n / full,
