@@ -124,11 +124,12 @@ DEVICE_PRESETS: dict[str, DevicePreset] = {
         rates_hz=(13.0, 26.0, 52.0, 104.0, 208.0),
         default_rate_hz=52.0,
     ),
-    # MetaMotion (BMI160) configured at ±16 g (2048 LSB/g) and ±2000 deg/s (16.4 LSB/(deg/s)).
+    # MetaMotion (BMI160) as the collector configures it: ±8 g (4096 LSB/g) and
+    # ±2000 deg/s (16.4 LSB/(deg/s)).
     "metamotion": DevicePreset(
         "metamotion",
-        accel_range_g=16.0,
-        accel_lsb_g=1.0 / 2048.0,
+        accel_range_g=8.0,
+        accel_lsb_g=1.0 / 4096.0,
         gyro_range_dps=2000.0,
         gyro_lsb_dps=1.0 / 16.4,
         accel_noise_ug_rthz=180.0,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -429,3 +430,9 @@ class WearerStream:
         k0 = math.ceil(start_s * rate - 1e-9)
         k1 = math.floor(end * rate + 1e-9)
         return truth_per_second(self.truth_samples(k0, max(0, k1 - k0)), rate, k0)
+
+
+if TYPE_CHECKING:  # mypy checks that the stream is what the simulated devices read
+    from firmware_sim.devices.base import SampleSource
+
+    _SOURCE: type[SampleSource] = WearerStream
