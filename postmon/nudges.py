@@ -1,22 +1,25 @@
 """Delivering nudges to the wearer, and recording what happened to them.
 
 The policy (:mod:`analysis.nudge`, pure) decides *when*; this module does the
-wiring:
+wiring (documented for app authors in ``docs/NUDGES.md``):
 
 * **Haptic**: where the wearer's sensor has a motor (MbientLab MetaMotion), a
   short recognisable vibration: two gentle pulses for a first nudge, three
   stronger ones for an escalation. The collector owns the BLE link and
-  implements :class:`HapticSink`; :func:`metamotion_frames` turns a pattern
-  into the device's ``08 01 …`` commands (the collector's own encoder) and
-  :func:`play_frames` writes them with the right spacing.
-* **MQTT**: for every sensor, one JSON message per nudge on
-  ``{topic_root}/{site}/{wearer}/nudges`` (schema in ``docs/NUDGES.md``), so a
-  phone or desktop app can show it. Published with QoS 1: the broker's PUBACK
-  is the delivery confirmation.
+  implements :class:`HapticSink` (routed by wearer); :func:`metamotion_frames`
+  turns a pattern into the device's ``08 01 …`` commands (the collector's own
+  encoder) and :func:`play_frames` writes them with the right spacing.
+* **MQTT**: for every sensor, one message per nudge on the bus's nudge topic
+  ``{topic_root}/{site}/{wearer}/nudges`` so a phone or desktop app can show
+  it. The payload is the bus's nudge envelope (``docs/MQTT.md``: the ingest
+  workers store its record) plus a ``notify`` object for apps (versioned
+  schema ``postmon.nudge``). Published with QoS 1; the broker's PUBACK
+  (with a matching subscriber) is the delivery confirmation.
 * **Record**: one :class:`~postmon.store.records.NudgeRecord` per nudge
-  (``schema.NUDGE``), written when the delivery attempt ends (``delivered``)
-  and rewritten, same series and time, when the outcome is known
-  (``answered``, ``response_delay_s``), so therapists see response rates.
+  (``schema.NUDGE``), given to a :class:`NudgeStore` (the bus or the store's
+  writer) when the delivery attempt ends (``delivered``) and again, same series and time,
+  when the outcome is known (``answered``, ``response_delay_s``), so
+  therapists see response rates.
 
 Texts are plain and encouraging (the clinic's stance: capacity over fear;
 posture is variability): they invite movement and never scold.
@@ -45,18 +48,20 @@ from analysis.nudge import (
     NudgePolicy,
     NudgeSettings,
 )
+from postmon.bus import codec
 from postmon.config import MqttConfig, from_table
 from postmon.errors import ConfigError, InputError, ServiceUnavailable
 from postmon.store.records import NudgeRecord
 
 log = logging.getLogger(__name__)
 
-#: Version of the JSON nudge message (``docs/NUDGES.md``). Consumers must
-#: accept unknown keys; a change that breaks them bumps this number.
+#: Version of the app-facing ``notify`` object (``docs/NUDGES.md``). Readers
+#: must ignore keys they do not know; a change that breaks them bumps it.
 NUDGE_SCHEMA = "postmon.nudge"
 NUDGE_SCHEMA_VERSION = 1
 CHANNEL_HAPTIC = "haptic"
 CHANNEL_MQTT = "mqtt"
+_NO_MATCHING_SUBSCRIBERS = 16  # MQTT v5 PUBACK reason: accepted, but nobody listens
 
 
 # ------------------------------------------------------------------ messages
@@ -81,16 +86,12 @@ def message_text(nudge: Nudge) -> str:
     )
 
 
-def _check_level(value: str, what: str) -> None:
-    if not value or any(c in value for c in "/+#") or value != value.strip():
-        raise InputError(f"{what}={value!r} cannot be an MQTT topic level (no / + # or spaces)")
-
-
 def nudge_topic(topic_root: str, site: str, wearer: str) -> str:
-    """``{topic_root}/{site}/{wearer}/nudges``."""
-    _check_level(site, "site")
-    _check_level(wearer, "wearer")
-    return f"{topic_root}/{site}/{wearer}/nudges"
+    """``{topic_root}/{site}/{wearer}/nudges`` (the bus's nudge stream)."""
+    try:
+        return codec.data_topic(topic_root, site, wearer, "nudges")
+    except ValueError as exc:
+        raise InputError(str(exc)) from exc
 
 
 def _iso_utc(time_ns: int) -> str:
@@ -102,7 +103,7 @@ def _iso_utc(time_ns: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class NudgeMessage:
-    """The MQTT payload of one nudge (schema ``postmon.nudge`` version 1).
+    """One nudge as published for apps (``notify``, schema ``postmon.nudge`` v1).
 
     ``expires_ns`` is when the app should stop showing it (the end of the
     response window): a nudge read an hour late is noise, not help.
@@ -136,9 +137,9 @@ class NudgeMessage:
             expires_ns=nudge.time_ns + round(response_window_s * NS_PER_S),
         )
 
-    def to_json(self) -> bytes:
-        """Compact UTF-8 JSON with sorted keys (stable bytes for the same nudge)."""
-        doc = {
+    def notify(self) -> dict[str, Any]:
+        """The app-facing object (every key documented in ``docs/NUDGES.md``)."""
+        return {
             "schema": NUDGE_SCHEMA,
             "version": NUDGE_SCHEMA_VERSION,
             "nudge_id": self.nudge_id,
@@ -154,35 +155,58 @@ class NudgeMessage:
             "expires": _iso_utc(self.expires_ns),
             "expires_ns": self.expires_ns,
         }
+
+    def record(self) -> NudgeRecord:
+        """The storage record this message carries (sent; delivery not known yet)."""
+        return NudgeRecord(
+            time_ns=self.time_ns,
+            nudge_id=self.nudge_id,
+            reason=self.reason,
+            channel="+".join(self.channels) if self.channels else "none",
+            level=self.level,
+            static_min=self.static_min,
+        )
+
+    def to_json(self) -> bytes:
+        """The MQTT payload: the bus's nudge envelope (``{"v":1,"nudges":[record]}``,
+        encoded by the bus codec, so ingest stores it) plus ``"notify"`` for apps.
+        Keys sorted, compact UTF-8: the same nudge always gives the same bytes."""
+        doc = json.loads(codec.encode_nudges([self.record()]))
+        doc["notify"] = self.notify()
         return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
     @classmethod
     def from_json(cls, payload: bytes | str) -> NudgeMessage:
-        """Parse and validate a payload (what an app does); unknown keys are ignored."""
+        """Parse and validate a payload as an app does; unknown keys are ignored.
+
+        Raises ``InputError`` for a message without ``notify`` (a record
+        update, e.g. "answered", which apps may ignore) or of another version.
+        """
         try:
             doc = json.loads(payload)
         except (ValueError, UnicodeDecodeError) as exc:
             raise InputError(f"nudge message is not JSON: {exc}") from exc
-        if not isinstance(doc, dict) or doc.get("schema") != NUDGE_SCHEMA:
-            raise InputError(f"not a {NUDGE_SCHEMA} message")
-        if doc.get("version") != NUDGE_SCHEMA_VERSION:
+        note = doc.get("notify") if isinstance(doc, dict) else None
+        if not isinstance(note, dict) or note.get("schema") != NUDGE_SCHEMA:
+            raise InputError(f"no {NUDGE_SCHEMA} 'notify' object in this message")
+        if note.get("version") != NUDGE_SCHEMA_VERSION:
             raise InputError(
-                f"nudge message version {doc.get('version')!r} is not supported "
+                f"nudge message version {note.get('version')!r} is not supported "
                 f"(this reader knows version {NUDGE_SCHEMA_VERSION})",
                 hint="upgrade the reader",
             )
         try:
             msg = cls(
-                nudge_id=str(doc["nudge_id"]),
-                site=str(doc["site"]),
-                wearer=str(doc["wearer"]),
-                time_ns=int(doc["time_ns"]),
-                reason=str(doc["reason"]),
-                level=int(doc["level"]),
-                static_min=float(doc["static_min"]),
-                message=str(doc["message"]),
-                channels=tuple(str(c) for c in doc["channels"]),
-                expires_ns=int(doc["expires_ns"]),
+                nudge_id=str(note["nudge_id"]),
+                site=str(note["site"]),
+                wearer=str(note["wearer"]),
+                time_ns=int(note["time_ns"]),
+                reason=str(note["reason"]),
+                level=int(note["level"]),
+                static_min=float(note["static_min"]),
+                message=str(note["message"]),
+                channels=tuple(str(c) for c in note["channels"]),
+                expires_ns=int(note["expires_ns"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"nudge message lacks or mistypes a field: {exc!r}") from exc
@@ -302,13 +326,17 @@ class NudgePublisher(Protocol):
 
 
 class PahoNudgePublisher:
-    """QoS 1 publisher on paho-mqtt (MQTT v5) with PUBACK confirmation.
+    """QoS 1 publisher for app messages, with PUBACK confirmation (MQTT v5).
 
-    ``publish`` waits for the broker's PUBACK up to ``confirm_timeout_s``.
-    While the broker is away paho keeps the message (up to
+    Unlike the bus publisher (durable, fire and forget), a nudge needs to
+    know *whether* it went out, and a nudge spooled for an hour is no longer
+    worth showing. ``publish`` waits for the broker's PUBACK up to
+    ``confirm_timeout_s``; a PUBACK saying "no matching subscribers" is not a
+    delivery. While the broker is away paho keeps the message (up to
     ``max_queue_msgs``) and sends it after the reconnect;
-    ``on_late_puback(key)`` is called on the publishing event loop if the
-    PUBACK comes after the wait gave up, so the record can be corrected.
+    ``on_late_puback(key)`` is then called on the publishing event loop, so
+    the record can be corrected. Messages expire (MQTT v5 message expiry)
+    at the end of the response window.
     """
 
     def __init__(
@@ -319,7 +347,7 @@ class PahoNudgePublisher:
         confirm_timeout_s: float = 5.0,
         on_late_puback: Callable[[str], None] | None = None,
     ) -> None:
-        import paho.mqtt.client as mqtt
+        from postmon.bus.mqtt import default_client_id, make_client
 
         self.cfg = cfg
         self.confirm_timeout_s = confirm_timeout_s
@@ -330,21 +358,9 @@ class PahoNudgePublisher:
         ] = OrderedDict()
         self._early: dict[int, bool] = {}
         self._connected = threading.Event()
-        self._client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
-            client_id=client_id,
-            protocol=mqtt.MQTTv5,
-        )
-        if cfg.username:
-            self._client.username_pw_set(cfg.username, cfg.password or None)
-        if cfg.tls_ca_file:
-            self._client.tls_set(
-                ca_certs=cfg.tls_ca_file,
-                certfile=cfg.tls_cert_file or None,
-                keyfile=cfg.tls_key_file or None,
-            )
-            self._client.tls_insecure_set(cfg.tls_insecure)
-        self._client.reconnect_delay_set(1, max(1, int(cfg.reconnect_max_s)))
+        cid = client_id or default_client_id(cfg, "nudge", format(id(self), "x"))
+        self._client = make_client(cfg, cid)
+        # nudges are small and short-lived: paho's own queue is enough, bounded
         self._client.max_queued_messages_set(cfg.max_queue_msgs)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
@@ -390,7 +406,7 @@ class PahoNudgePublisher:
         self._connected.clear()
 
     def _on_publish(self, client: Any, userdata: Any, mid: int, rc: Any, props: Any) -> None:
-        ok = not rc.is_failure
+        ok = not rc.is_failure and getattr(rc, "value", 0) != _NO_MATCHING_SUBSCRIBERS
         with self._lock:
             entry = self._waiting.pop(mid, None)
             if entry is None:
@@ -398,8 +414,10 @@ class PahoNudgePublisher:
                 self._early[mid] = ok
                 return
         loop, fut, key = entry
+        if loop.is_closed():
+            return
         if fut.done():  # the waiter gave up: a late confirmation
-            if ok and self.on_late_puback is not None and not loop.is_closed():
+            if ok and self.on_late_puback is not None:
                 loop.call_soon_threadsafe(self.on_late_puback, key)
             return
         loop.call_soon_threadsafe(_set_if_pending, fut, ok)
@@ -507,7 +525,7 @@ class NudgeDelivery:
         response_window_s: float = 300.0,
         haptic_timeout_s: float = 5.0,
     ) -> None:
-        _check_level(site, "site")
+        nudge_topic(topic_root, site, "check")  # a bad site fails here, not at the first nudge
         self.site = site
         self.topic_root = topic_root
         self.publisher = publisher

@@ -18,6 +18,7 @@ import pytest
 from analysis.contracts import NS_PER_S
 from analysis.nudge import Nudge, NudgeOutcome, NudgeSettings
 from collector.protocols.metamotion import Haptic, parse_command
+from postmon.bus import codec
 from postmon.config import InfluxConfig, MqttConfig
 from postmon.errors import ConfigError, InputError
 from postmon.nudges import (
@@ -81,24 +82,33 @@ def test_escalation_text_differs_from_the_first() -> None:
 def test_message_json_exact_bytes_and_round_trip() -> None:
     n = nudge(2, static_min=50.04)
     msg = NudgeMessage.of(n, "clinic-a", ("haptic", "mqtt"), 300.0)
+    t = T0 + 30 * MIN
     expected = (
-        '{"channels":["haptic","mqtt"],"expires":"2026-01-05T09:35:00.000Z",'
+        '{"notify":{"channels":["haptic","mqtt"],"expires":"2026-01-05T09:35:00.000Z",'
         f'"expires_ns":{T0 + 35 * MIN},"level":2,"message":{json.dumps(message_text(n))},'
-        f'"nudge_id":"p017:static:{T0 + 30 * MIN}","reason":"static","schema":"postmon.nudge",'
+        f'"nudge_id":"p017:static:{t}","reason":"static","schema":"postmon.nudge",'
         f'"site":"clinic-a","static_min":50.0,"time":"2026-01-05T09:30:00.000Z",'
-        f'"time_ns":{T0 + 30 * MIN},"version":1,"wearer":"p017"}}'
+        f'"time_ns":{t},"version":1,"wearer":"p017"}},'
+        f'"nudges":[{{"answered":null,"channel":"haptic+mqtt","delivered":null,"level":2,'
+        f'"nudge_id":"p017:static:{t}","reason":"static","response_delay_s":null,'
+        f'"static_min":50.0,"time_ns":{t}}}],"v":1}}'
     )
     assert msg.to_json().decode() == expected
     assert NudgeMessage.from_json(msg.to_json()) == msg
-    # a consumer ignores keys it does not know (forward compatible)
+    # the bus's own decoder (ingest workers) reads the record it carries
+    assert codec.decode_nudges(msg.to_json()) == [
+        NudgeRecord(t, n.nudge_id, "static", "haptic+mqtt", 2, 50.0, None, None, None)
+    ]
+    # an app ignores keys it does not know (forward compatible)
     doc = json.loads(expected)
-    doc["colour"] = "green"
+    doc["notify"]["colour"] = "green"
+    doc["extra"] = 1
     assert NudgeMessage.from_json(json.dumps(doc)) == msg
 
 
 def test_message_time_keeps_milliseconds() -> None:
     n = Nudge("x", "p017", T0 + 1_234_567_890, "static", 1, 30.0)
-    doc = json.loads(NudgeMessage.of(n, "s", ("mqtt",), 60).to_json())
+    doc = json.loads(NudgeMessage.of(n, "s", ("mqtt",), 60).to_json())["notify"]
     assert doc["time"] == "2026-01-05T09:00:01.234Z"
 
 
@@ -106,9 +116,9 @@ def test_message_time_keeps_milliseconds() -> None:
     ("payload", "match"),
     [
         (b"not json", "not JSON"),
-        (b'{"schema":"other"}', "not a postmon.nudge"),
-        (b'{"schema":"postmon.nudge","version":2}', "version 2 is not supported"),
-        (b'{"schema":"postmon.nudge","version":1,"nudge_id":"x"}', "lacks or mistypes"),
+        (b'{"v":1,"nudges":[]}', "no postmon.nudge 'notify'"),  # a record update
+        (b'{"notify":{"schema":"postmon.nudge","version":2}}', "version 2 is not supported"),
+        (b'{"notify":{"schema":"postmon.nudge","version":1,"nudge_id":"x"}}', "lacks or mistypes"),
     ],
 )
 def test_bad_messages_are_rejected_clearly(payload: bytes, match: str) -> None:
@@ -118,17 +128,22 @@ def test_bad_messages_are_rejected_clearly(payload: bytes, match: str) -> None:
 
 def test_topic_is_versioned_and_levels_are_checked() -> None:
     assert nudge_topic("postmon/v1", "clinic-a", "p017") == "postmon/v1/clinic-a/p017/nudges"
-    for bad in ("a/b", "+", "#", "", " p"):
+    for bad in ("a/b", "+", "#", "", "_p", "$p"):
         with pytest.raises(InputError, match="topic level"):
             nudge_topic("postmon/v1", "clinic-a", bad)
 
 
 def test_the_schema_document_lists_every_key() -> None:
     text = DOCS.read_text(encoding="utf-8")
-    keys = json.loads(NudgeMessage.of(nudge(), "s", ("mqtt",), 300).to_json())
+    keys = json.loads(NudgeMessage.of(nudge(), "s", ("mqtt",), 300).to_json())["notify"]
     for key in keys:
         assert f"`{key}`" in text, f"docs/NUDGES.md does not document {key!r}"
     assert "{topic_root}/{site}/{wearer}/nudges" in text
+    # the example in the document is what the code sends
+    example = re.search(r"```json\n(.*?)\n```", text, re.S)
+    assert example is not None
+    sent = NudgeMessage.of(nudge(1), "clinic-a", ("haptic", "mqtt"), 300).to_json()
+    assert example.group(1).encode() == sent
 
 
 # ------------------------------------------------------------------- haptic
@@ -360,3 +375,12 @@ async def test_service_end_to_end_over_mqtt(
     with Reader(icfg) as r:
         (rec,) = r.nudges("p017", T0, T0 + 3600 * S)
     assert (rec.delivered, rec.answered, rec.response_delay_s) == (True, True, 180.0)
+
+
+@pytest.mark.integration
+async def test_no_subscriber_is_not_a_delivery(mqtt_prefix: str) -> None:
+    # nobody subscribes under this test's prefix: the broker says so in its PUBACK
+    with PahoNudgePublisher(_mqtt_cfg(mqtt_prefix)) as pub:
+        d = NudgeDelivery(site="s", topic_root=mqtt_prefix, publisher=pub)
+        rep = await d.deliver(nudge(1))
+    assert (rep.mqtt, rep.delivered) == (False, False)
