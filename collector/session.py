@@ -41,7 +41,7 @@ from collector.protocols import metamotion as mm
 from collector.protocols import movesense as ms
 from collector.protocols import witmotion as wm
 from collector.protocols.base import BATTERY_LEVEL_UUID, BATTERY_SERVICE_UUID
-from collector.stream import StreamAssembler
+from collector.stream import PairedStart, StreamAssembler
 from collector.timing import SYSTEM_CLOCK, Clock, wait_for
 
 log = logging.getLogger(__name__)
@@ -214,7 +214,7 @@ class SensorSession:
         self.site = site
         self.cfg = config or CollectorConfig()
         self._sink = sink
-        self._discovery = discovery or Discovery(clock=clock)
+        self._discovery = discovery or Discovery()
         self._clock = clock
         self._backend = backend
         self._rng = rng or random.Random()
@@ -222,6 +222,7 @@ class SensorSession:
         self._plan: DevicePlan | None = None
         self._decoder: StreamDecoder | None = None
         self._asm: StreamAssembler | None = None
+        self._aligner: PairedStart | None = None
         self._client: BleakClient | None = None
         self._queue: asyncio.Queue[tuple[int, bytes]] = asyncio.Queue()
         self._stop = asyncio.Event()
@@ -379,12 +380,12 @@ class SensorSession:
     async def _write(self, client: BleakClient, data: bytes) -> None:
         assert self._proto is not None
         async with self._write_lock:
-            await wait_for(
+            # GATT operations run on the radio's (host's) clock
+            await asyncio.wait_for(
                 client.write_gatt_char(
                     self._proto.write_uuid, data, response=self._proto.write_with_response
                 ),
                 self.cfg.write_timeout_s,
-                self._clock,
             )
 
     def _resolve_protocol(
@@ -424,6 +425,13 @@ class SensorSession:
             batch_s=self.cfg.batch_s,
             timing=self.cfg.timing,
         )
+        if proto.kind == mm.KIND:
+            # accelerometer and gyroscope start one after the other (see PairedStart)
+            acc = frozenset(bytes((mm.MODULE_ACC, r)) for r in (mm.ACC_REG_DATA, mm.ACC_REG_PACKED))
+            gyro = frozenset(
+                bytes((mm.MODULE_GYRO, r)) for r in (mm.GYRO_REG_DATA, mm.GYRO_REG_PACKED)
+            )
+            self._aligner = PairedStart((acc, gyro), window_ns=round(0.5e9 / plan.rate_hz))
         if plan.rate_hz != self.cfg.rate_hz:
             log.info(
                 "%s: %s streams at %g Hz (nearest to the requested %g Hz)",
@@ -435,6 +443,23 @@ class SensorSession:
 
     async def _connect_and_stream(self) -> bool:
         """One connection: returns whether data flowed (for the backoff)."""
+        client: BleakClient | None = None
+        try:
+            # scan, connect and start run on the radio's clock; a simulation
+            # holds sensor time meanwhile (no effect on real sensors)
+            async with self._clock.hold():
+                seen, client = await self._connect()
+                proto = self._resolve_protocol(seen, client)
+                self._setup_stream(proto)
+                await self._start(client)
+            return await self._stream(client)
+        finally:
+            self._client = None
+            if client is not None:
+                async with self._clock.hold():
+                    await self._finish(client)
+
+    async def _connect(self) -> tuple[Sighting, BleakClient]:
         self._state = SessionState.SCANNING
         seen = await self._discovery.find(self.address, self.cfg.scan_timeout_s)
         self._state = SessionState.CONNECTING
@@ -457,36 +482,29 @@ class SensorSession:
                 f"cannot connect to {self.address}: {_describe(exc)}",
                 CollectorReason.CONNECT_FAILED,
             ) from exc
-        self._client = client
         self._connects += 1
-        streamed = False
-        try:
-            proto = self._resolve_protocol(seen, client)
-            self._setup_stream(proto)
-            streamed = await self._stream(client)
-        finally:
-            self._client = None
-            await self._finish(client)
-        return streamed
+        return seen, client
 
-    async def _stream(self, client: BleakClient) -> bool:
-        proto, plan, decoder, asm = self._proto, self._plan, self._decoder, self._asm
+    async def _start(self, client: BleakClient) -> None:
+        """The device's start sequence, every write awaited; then a battery reading."""
+        proto, plan, decoder = self._proto, self._plan, self._decoder
         assert proto is not None
         assert plan is not None
         assert decoder is not None
-        assert asm is not None
         self._state = SessionState.STARTING
         decoder.reset()  # bytes of a frame cut by the last disconnect are not data
+        if self._aligner is not None:
+            self._aligner.reset()
         self._movesense_status = None
         for cmd in plan.before_notify:
             await self._write(client, cmd)
-        await wait_for(
-            client.start_notify(proto.notify_uuid, self._on_notify),
-            self.cfg.write_timeout_s,
-            self._clock,
+        await asyncio.wait_for(
+            client.start_notify(proto.notify_uuid, self._on_notify), self.cfg.write_timeout_s
         )
         for cmd in plan.after_notify:
             await self._write(client, cmd)
+        self._client = client
+        self._state = SessionState.STREAMING
         log.info(
             "%s: streaming %s at %g Hz for %s (connection %d)",
             self.address,
@@ -495,8 +513,12 @@ class SensorSession:
             self.wearer_id,
             self._connects,
         )
-        self._state = SessionState.STREAMING
         await self._read_battery(client)
+
+    async def _stream(self, client: BleakClient) -> bool:
+        decoder, asm = self._decoder, self._asm
+        assert decoder is not None
+        assert asm is not None
         last_data = self._clock.monotonic()
         next_battery = last_data + self.cfg.battery_interval_s
         streamed = False
@@ -541,6 +563,8 @@ class SensorSession:
         if q.empty():
             return 0
         items = [q.get_nowait() for _ in range(q.qsize())]
+        if self._aligner is not None:
+            items = self._aligner(items)
         assert self._decoder is not None
         assert self._asm is not None
         decoded = self._decoder.feed_many([b for _, b in items])
@@ -569,8 +593,8 @@ class SensorSession:
         try:
             services = client.services
             if services is not None and services.get_service(BATTERY_SERVICE_UUID) is not None:
-                raw = await wait_for(
-                    client.read_gatt_char(BATTERY_LEVEL_UUID), self.cfg.write_timeout_s, self._clock
+                raw = await asyncio.wait_for(
+                    client.read_gatt_char(BATTERY_LEVEL_UUID), self.cfg.write_timeout_s
                 )
                 if raw:
                     self._battery_pct = float(raw[0])
@@ -605,15 +629,13 @@ class SensorSession:
                     for cmd in plan.stop:
                         await self._write(client, cmd)
                 if self._proto is not None:
-                    await wait_for(
-                        client.stop_notify(self._proto.notify_uuid),
-                        self.cfg.write_timeout_s,
-                        self._clock,
+                    await asyncio.wait_for(
+                        client.stop_notify(self._proto.notify_uuid), self.cfg.write_timeout_s
                     )
             except (BleakError, TimeoutError, OSError, EOFError, CollectorError) as exc:
                 log.info("%s: stop sequence incomplete: %s", self.address, _describe(exc))
         with contextlib.suppress(*LINK_ERRORS):
-            await wait_for(client.disconnect(), self.cfg.write_timeout_s, self._clock)
+            await asyncio.wait_for(client.disconnect(), self.cfg.write_timeout_s)
         if self._state != SessionState.STOPPED:
             self._state = SessionState.IDLE
 

@@ -228,3 +228,69 @@ class StreamAssembler:
         self._open_n = 0
         self._open_lost = 0
         return [batch]
+
+
+class PairedStart:
+    """Lines up two sensor streams that a device starts one after the other.
+
+    MetaMotion streams its accelerometer and gyroscope in separate
+    notifications, started by separate commands, and its decoder pairs the
+    k-th samples of both. Whatever one sensor sends before the other has
+    started has no partner and would shift that pairing for the whole
+    connection. So, once per connection, data frames are held back until the
+    first frame of the *later* stream arrives, and only frames that arrived
+    within ``window_ns`` before it (the same connection event) or after it
+    are passed on. Frames that are not data (replies) always pass.
+
+    Parameters
+    ----------
+    streams:
+        Two sets of 2-byte frame headers, one per sensor stream.
+    window_ns:
+        How much earlier than the later stream's first frame a frame of the
+        earlier stream may have arrived and still belong to the same instant
+        (half a sample period is safe: frames of one instant share a
+        connection event).
+    """
+
+    def __init__(self, streams: tuple[frozenset[bytes], frozenset[bytes]], window_ns: int) -> None:
+        self._streams = streams
+        self._window_ns = int(window_ns)
+        self._held: list[tuple[int, bytes]] = []
+        self.aligned = False
+        self.dropped = 0  # data notifications of one stream without a partner
+
+    def reset(self) -> None:
+        """A new connection: align again (what was held is dropped and counted)."""
+        self.dropped += sum(1 for _, b in self._held if self._which(b) is not None)
+        self._held.clear()
+        self.aligned = False
+
+    def _which(self, data: bytes) -> int | None:
+        head = data[:2]
+        for i, heads in enumerate(self._streams):
+            if head in heads:
+                return i
+        return None
+
+    def __call__(self, items: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
+        """The notifications to decode now, in arrival order."""
+        if self.aligned:
+            return items
+        out: list[tuple[int, bytes]] = []
+        for item in items:
+            (self._held if self._which(item[1]) is not None else out).append(item)
+        first: dict[int, int] = {}
+        for i, (_, data) in enumerate(self._held):
+            which = self._which(data)
+            if which is not None:
+                first.setdefault(which, i)
+        if len(first) < 2:
+            return out
+        start_at = max(first.values())
+        t_start = self._held[start_at][0] - self._window_ns
+        keep = [it for i, it in enumerate(self._held) if i >= start_at or it[0] >= t_start]
+        self.dropped += len(self._held) - len(keep)
+        self._held = []
+        self.aligned = True
+        return sorted(out + keep, key=lambda it: it[0])  # stable: arrival order

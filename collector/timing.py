@@ -77,6 +77,15 @@ class Clock(Protocol):
         """Sleep ``seconds`` of this clock's time."""
         ...
 
+    def hold(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """Keep sensor time still during a host-side set-up phase.
+
+        A simulation's radio operations (scan, connect, GATT writes) run on
+        the host's wall clock; holding a virtual sensor clock meanwhile keeps
+        them from counting as sensor time. No effect on real clocks.
+        """
+        ...
+
 
 class SystemClock:
     """The host's clocks: ``time.time_ns`` for data, ``time.monotonic`` for timeouts."""
@@ -90,12 +99,16 @@ class SystemClock:
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
 
+    def hold(self) -> contextlib.AbstractAsyncContextManager[None]:
+        return contextlib.nullcontext()
+
 
 SYSTEM_CLOCK = SystemClock()
 
 
 class _SensorClock:
-    """A :class:`Clock` over a source of sensor time (``now_ns`` + ``sleep``).
+    """A :class:`Clock` over a source of sensor time (``now_ns``, ``sleep``, optional
+    ``paused()`` async context manager, as ``firmware_sim.clock.SimClock`` has).
 
     A simulation's sensor time never goes backwards, so it serves as the
     monotonic clock too: timeouts and watchdogs then count sensor seconds.
@@ -112,6 +125,10 @@ class _SensorClock:
 
     async def sleep(self, seconds: float) -> None:
         await self._source.sleep(seconds)
+
+    def hold(self) -> contextlib.AbstractAsyncContextManager[None]:
+        paused = getattr(self._source, "paused", None)
+        return paused() if callable(paused) else contextlib.nullcontext()
 
 
 def as_clock(source: Any) -> Clock:
