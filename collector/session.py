@@ -41,7 +41,7 @@ from collector.protocols import metamotion as mm
 from collector.protocols import movesense as ms
 from collector.protocols import witmotion as wm
 from collector.protocols.base import BATTERY_LEVEL_UUID, BATTERY_SERVICE_UUID
-from collector.stream import PairedStart, StreamAssembler
+from collector.stream import StreamAssembler
 from collector.timing import SYSTEM_CLOCK, Clock, wait_for
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,11 @@ BatchSink = Callable[[SampleBatch], Awaitable[None]]
 
 #: Errors of the link (not of our code): they end a connection and trigger a reconnect.
 LINK_ERRORS: tuple[type[BaseException], ...] = (BleakError, TimeoutError, OSError, EOFError)
+
+#: Ticks with samples of one sensor left waiting before the pairing is redone. A tick
+#: can end between the two frames of one instant (then 3 good samples are dropped and
+#: counted as lost), but waiting longer would pass on mis-paired samples: worse.
+_REPAIR_AFTER_TICKS = 1
 
 #: Movesense subscription reference (any 1..255; the vendor's sample uses 0x63).
 MOVESENSE_REF = 0x63
@@ -96,6 +101,7 @@ class SessionStatus:
     reconnects: int
     connect_failures: int
     watchdog_trips: int
+    repairs: int  # two-sensor streams re-paired after a lost frame (MetaMotion)
     sink_errors: int
     batches_dropped: int  # sink failed for longer than max_unsent_batches
     battery_pct: float | None
@@ -222,7 +228,6 @@ class SensorSession:
         self._plan: DevicePlan | None = None
         self._decoder: StreamDecoder | None = None
         self._asm: StreamAssembler | None = None
-        self._aligner: PairedStart | None = None
         self._client: BleakClient | None = None
         self._queue: asyncio.Queue[tuple[int, bytes]] = asyncio.Queue()
         self._stop = asyncio.Event()
@@ -240,6 +245,8 @@ class SensorSession:
         self._last_error = ""
         self._rate_window: deque[tuple[float, int]] = deque()
         self._movesense_status: int | None = None
+        self._pending_ticks = 0
+        self._repairs = 0
 
     # ------------------------------------------------------------ public API
 
@@ -287,6 +294,7 @@ class SensorSession:
             reconnects=max(0, self._connects - 1),
             connect_failures=self._connect_failures,
             watchdog_trips=self._watchdog_trips,
+            repairs=self._repairs,
             sink_errors=self._sink_errors,
             batches_dropped=self._batches_dropped,
             battery_pct=self._battery_pct,
@@ -425,13 +433,6 @@ class SensorSession:
             batch_s=self.cfg.batch_s,
             timing=self.cfg.timing,
         )
-        if proto.kind == mm.KIND:
-            # accelerometer and gyroscope start one after the other (see PairedStart)
-            acc = frozenset(bytes((mm.MODULE_ACC, r)) for r in (mm.ACC_REG_DATA, mm.ACC_REG_PACKED))
-            gyro = frozenset(
-                bytes((mm.MODULE_GYRO, r)) for r in (mm.GYRO_REG_DATA, mm.GYRO_REG_PACKED)
-            )
-            self._aligner = PairedStart((acc, gyro), window_ns=round(0.5e9 / plan.rate_hz))
         if plan.rate_hz != self.cfg.rate_hz:
             log.info(
                 "%s: %s streams at %g Hz (nearest to the requested %g Hz)",
@@ -493,8 +494,6 @@ class SensorSession:
         assert decoder is not None
         self._state = SessionState.STARTING
         decoder.reset()  # bytes of a frame cut by the last disconnect are not data
-        if self._aligner is not None:
-            self._aligner.reset()
         self._movesense_status = None
         for cmd in plan.before_notify:
             await self._write(client, cmd)
@@ -551,10 +550,13 @@ class SensorSession:
             await self._emit(asm.release(self._clock.now_ns(), flush=True))
 
     async def _wait_tick(self) -> bool:
-        """Sleep one tick, waking early on a disconnect or stop; True when stopping."""
-        waits = (self._stop.wait(), self._disconnected.wait())
-        with contextlib.suppress(TimeoutError):
-            await wait_for(_first(*waits), self.cfg.tick_s, self._clock)
+        """Sleep one tick of the clock; True when stopping.
+
+        A plain sleep: a disconnect or a stop request is noticed at the next
+        tick (at most ``tick_s`` later), which costs far less per tick than
+        racing the sleep against events.
+        """
+        await self._clock.sleep(self.cfg.tick_s)
         return self._stop.is_set()
 
     def _drain(self) -> int:
@@ -563,15 +565,35 @@ class SensorSession:
         if q.empty():
             return 0
         items = [q.get_nowait() for _ in range(q.qsize())]
-        if self._aligner is not None:
-            items = self._aligner(items)
         assert self._decoder is not None
         assert self._asm is not None
         decoded = self._decoder.feed_many([b for _, b in items])
         self._asm.add([a for a, _ in items], decoded)
         for msg in decoded.messages:
             self._on_message(msg)
+        self._check_pairing()
         return len(decoded)
+
+    def _check_pairing(self) -> None:
+        """Re-pair two-sensor streams (MetaMotion) after a lost frame of one sensor.
+
+        The decoder pairs the k-th accelerometer and gyroscope samples; one
+        skipped frame (corrupt, unknown) shifts that pairing for good, which
+        shows as samples of one sensor waiting across ticks although both
+        sensors stream in step. Resetting the decoder drops those samples
+        (counted as unpaired, and as lost in the stream) and makes it line the
+        streams up again from the next frames.
+        """
+        assert self._decoder is not None
+        if self._decoder.stats.samples_pending == 0:
+            self._pending_ticks = 0
+            return
+        self._pending_ticks += 1
+        if self._pending_ticks >= _REPAIR_AFTER_TICKS:
+            self._decoder.reset()
+            self._repairs += 1
+            self._pending_ticks = 0
+            log.info("%s: re-paired accelerometer and gyroscope frames", self.address)
 
     def _on_message(self, msg: Message) -> None:
         if isinstance(msg, mm.BatteryState):
@@ -638,16 +660,6 @@ class SensorSession:
             await asyncio.wait_for(client.disconnect(), self.cfg.write_timeout_s)
         if self._state != SessionState.STOPPED:
             self._state = SessionState.IDLE
-
-
-async def _first(*aws: Awaitable[Any]) -> None:
-    """Return when the first of ``aws`` finishes; cancel the rest."""
-    tasks = [asyncio.ensure_future(a) for a in aws]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for t in tasks:
-            t.cancel()
 
 
 def _describe(exc: BaseException) -> str:

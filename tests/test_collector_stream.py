@@ -272,26 +272,3 @@ def test_assembler_rejects_mismatched_decoder_output() -> None:
     with pytest.raises(ValueError, match="batch_s"):
         make("witmotion", batch_s=0.0)
 
-
-def test_paired_start_drops_only_the_unpartnered_head_of_the_earlier_stream() -> None:
-    from collector.stream import PairedStart
-
-    acc_h, gyro_h = (
-        bytes((mm.MODULE_ACC, mm.ACC_REG_PACKED)),
-        bytes((mm.MODULE_GYRO, mm.GYRO_REG_PACKED)),
-    )
-    align = PairedStart((frozenset({acc_h}), frozenset({gyro_h})), window_ns=10_000_000)
-    ms_ = 1_000_000
-    reply = bytes.fromhex("118c637c10")
-    first = [(0, acc_h + b"a0"), (60 * ms_, acc_h + b"a1"), (61 * ms_, reply)]
-    assert align(first) == [(61 * ms_, reply)]  # replies pass; acc waits for the gyro
-    assert not align.aligned
-    second = [(120 * ms_, acc_h + b"a2"), (120 * ms_, gyro_h + b"g2"), (180 * ms_, acc_h + b"a3")]
-    assert align(second) == second  # a2 arrived with g2: same instant, kept
-    assert align.aligned
-    assert align.dropped == 2
-    later = [(240 * ms_, gyro_h + b"g3")]
-    assert align(later) == later
-    align.reset()  # a new connection aligns again
-    assert not align.aligned
-    assert align([(300 * ms_, gyro_h + b"g9")]) == []
