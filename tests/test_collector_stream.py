@@ -271,4 +271,3 @@ def test_assembler_rejects_mismatched_decoder_output() -> None:
         asm.add([T0], decoded)
     with pytest.raises(ValueError, match="batch_s"):
         make("witmotion", batch_s=0.0)
-
