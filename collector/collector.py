@@ -20,8 +20,8 @@ from typing import Any, Protocol
 from collector.config import CollectorConfig
 from collector.discovery import Discovery
 from collector.errors import CollectorError, CollectorReason
-from collector.haptics import HapticSink
-from collector.session import BatchSink, SensorSession, SessionStatus
+from collector.haptics import HapticSink, as_vibration
+from collector.session import BatchSink, SensorSession, SessionState, SessionStatus
 from collector.timing import SYSTEM_CLOCK, Clock, wait_for
 
 log = logging.getLogger(__name__)
@@ -133,6 +133,30 @@ class Collector:
             if s.wearer_id == wearer_id:
                 return s
         raise KeyError(f"no sensor is paired with wearer {wearer_id!r}")
+
+    # The nudge router's interface (``postmon.nudges.HapticSink``), routed by wearer.
+
+    def haptic_capable(self, wearer_id: str) -> bool:
+        """True when the wearer's sensor has a motor and is streaming now."""
+        for s in self._sessions.values():
+            if s.wearer_id == wearer_id and s.can_vibrate and s.state == SessionState.STREAMING:
+                return True
+        return False
+
+    async def play(self, wearer_id: str, pattern: Any) -> bool:
+        """Vibrate ``pattern`` on the wearer's sensor; True once every pulse was written.
+
+        False when the wearer has no sensor with a motor, or it is not
+        connected, or a write failed (``vibrate`` on the session says why).
+        """
+        try:
+            sink = self.haptic_for(wearer_id)
+        except KeyError:
+            return False
+        result = await sink.vibrate(as_vibration(pattern))
+        if not result.delivered:
+            log.info("haptic nudge for %s not delivered: %s", wearer_id, result.reason)
+        return result.delivered
 
     def request_stop(self) -> None:
         """Stop every session cleanly; :meth:`run` returns when they have."""
