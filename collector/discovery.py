@@ -127,6 +127,29 @@ class Discovery:
                     del self._waiters[_key(address)]
             await self._stop_if_idle()
 
+    async def scan(self, timeout_s: float) -> list[tuple[Sighting, str]]:
+        """Supported sensors advertising nearby, with their detected type, strongest first.
+
+        Detection uses each protocol's advertised service UUIDs and name
+        patterns (``collector.protocols.detect``); other devices are left out.
+        For filling in the pairing table.
+        """
+        from collector.protocols import detect
+
+        kwargs: dict[str, Any] = dict(self._kwargs)
+        if self._backend is not None:
+            kwargs["backend"] = self._backend
+        found = await BleakScanner.discover(timeout=timeout_s, return_adv=True, **kwargs)
+        out = []
+        for device, adv in found.values():
+            name = adv.local_name or device.name
+            uuids = tuple(u.lower() for u in adv.service_uuids)
+            proto = detect(name, uuids)
+            if proto is not None:
+                out.append((Sighting(device, name, uuids, adv.rssi), proto.kind))
+        out.sort(key=lambda it: -(it[0].rssi if it[0].rssi is not None else -999))
+        return out
+
     async def close(self) -> None:
         for waiters in self._waiters.values():
             for fut in waiters:

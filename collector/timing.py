@@ -266,13 +266,16 @@ class LowerEnvelope:
         self._bins: dict[int, tuple[int, int, float]] = {}
         self._dev = 0.0  # last fitted slope deviation from nominal
         self._fit: LinearMap | None = None  # cached fit of the committed points
-        self._changed = False
+        # bins (first, last, count) the slope was last fitted on: the hull is
+        # redone when a bin comes or goes, a lower point in a bin moves only c
+        self._slope_bins: tuple[int, int, int] | None = None
 
     def clear(self) -> None:
         self._ref = None
         self._bins.clear()
         self._dev = 0.0
         self._fit = None
+        self._slope_bins = None
 
     def __len__(self) -> int:
         return len(self._bins)
@@ -339,14 +342,20 @@ class LowerEnvelope:
         x0 = bins[keys[0]][0]  # hull arithmetic relative to the window's start
         x_ref, y_ref = self._ref
         xs = pts[:, 0] - x0
-        c, dev = envelope_line(
-            xs,
-            pts[:, 2],
-            max_abs_slope=self.max_abs_dev,
-            prior_slope=self._dev,
-            min_span=self.min_span_x,
-        )
-        self._dev = dev
+        which = (keys[0], keys[-1], len(keys))
+        if not provisional and which == self._slope_bins:
+            dev = self._dev
+            c = float(np.min(pts[:, 2] - dev * xs))
+        else:
+            c, dev = envelope_line(
+                xs,
+                pts[:, 2],
+                max_abs_slope=self.max_abs_dev,
+                prior_slope=self._dev,
+                min_span=self.min_span_x,
+            )
+            self._dev = dev
+            self._slope_bins = None if provisional else which
         # y(x) = y_ref + nominal·(x − x_ref) + c + dev·(x − x0); the big part stays integer
         base = self.nominal_slope * (x0 - x_ref)
         fitted = LinearMap(
@@ -423,8 +432,11 @@ class TimingConfig:
         (the stream stopped), and a gap needs more evidence: the worst recent
         latency is added to the threshold.
     window_s:
-        Envelope window: long enough to average over latency, short enough
-        to follow crystal drift that changes with temperature.
+        Envelope window: long enough to see the least-delayed notifications
+        even when the sample period and the connection interval beat slowly
+        (20 ms samples on 30 ms connection events take up to 10 ms / 40 ppm
+        = 250 s to sweep every phase), short enough to follow crystal drift
+        as temperature changes (minutes).
     bin_s:
         Envelope reduction: one representative point per bin.
     max_rate_error:
@@ -447,7 +459,7 @@ class TimingConfig:
 
     lookahead_s: float = 1.0
     min_lookahead_packets: int = 8
-    window_s: float = 120.0
+    window_s: float = 600.0
     bin_s: float = 1.0
     max_rate_error: float = 0.02
     max_clock_drift: float = 500e-6
