@@ -56,7 +56,7 @@ def test_collect_simulated_sensors_publishes_epochs_events_and_status(
                 "3",
                 "--virtual",
                 "--duration",
-                "90s",
+                "60s",
             ]
         )
     finally:
