@@ -52,7 +52,7 @@ class CollectorConfig:
 
     rate_hz: float = 50.0
     batch_s: float = 1.0
-    tick_s: float = 0.2
+    tick_s: float = 0.25
     scan_timeout_s: float = 20.0
     connect_attempts: int = 3
     backoff_initial_s: float = 0.5

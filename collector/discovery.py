@@ -20,7 +20,6 @@ from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
 
 from collector.errors import CollectorError, CollectorReason
-from collector.timing import SYSTEM_CLOCK, Clock, wait_for
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +46,6 @@ class Discovery:
     scanner_backend:
         A bleak scanner backend class (``BleakScanner(backend=...)``); None
         for the platform's own.
-    clock:
-        Whose seconds ``timeout_s`` counts (sensor time in a simulation).
     scanner_kwargs:
         Extra keyword arguments for ``BleakScanner`` (e.g. ``adapter``).
     """
@@ -56,12 +53,9 @@ class Discovery:
     def __init__(
         self,
         scanner_backend: type[Any] | None = None,
-        *,
-        clock: Clock = SYSTEM_CLOCK,
         **scanner_kwargs: Any,
     ) -> None:
         self._backend = scanner_backend
-        self._clock = clock
         self._kwargs = scanner_kwargs
         self._waiters: dict[str, list[asyncio.Future[Sighting]]] = {}
         self._scanner: BleakScanner | None = None
@@ -110,13 +104,14 @@ class Discovery:
         Raises
         ------
         CollectorError
-            ``DEVICE_NOT_FOUND`` after ``timeout_s`` seconds of the clock.
+            ``DEVICE_NOT_FOUND`` after ``timeout_s`` seconds (host clock).
         """
         fut: asyncio.Future[Sighting] = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(_key(address), []).append(fut)
         try:
             await self._ensure_scanning()
-            return await wait_for(fut, timeout_s, self._clock)
+            # radio time: the host's clock (a simulation holds sensor time meanwhile)
+            return await asyncio.wait_for(fut, timeout_s)
         except TimeoutError as exc:
             raise CollectorError(
                 f"sensor {address} not seen advertising within {timeout_s:g} s",
@@ -131,6 +126,29 @@ class Discovery:
                 if not waiting:
                     del self._waiters[_key(address)]
             await self._stop_if_idle()
+
+    async def scan(self, timeout_s: float) -> list[tuple[Sighting, str]]:
+        """Supported sensors advertising nearby, with their detected type, strongest first.
+
+        Detection uses each protocol's advertised service UUIDs and name
+        patterns (``collector.protocols.detect``); other devices are left out.
+        For filling in the pairing table.
+        """
+        from collector.protocols import detect
+
+        kwargs: dict[str, Any] = dict(self._kwargs)
+        if self._backend is not None:
+            kwargs["backend"] = self._backend
+        found = await BleakScanner.discover(timeout=timeout_s, return_adv=True, **kwargs)
+        out = []
+        for device, adv in found.values():
+            name = adv.local_name or device.name
+            uuids = tuple(u.lower() for u in adv.service_uuids)
+            proto = detect(name, uuids)
+            if proto is not None:
+                out.append((Sighting(device, name, uuids, adv.rssi), proto.kind))
+        out.sort(key=lambda it: -(it[0].rssi if it[0].rssi is not None else -999))
+        return out
 
     async def close(self) -> None:
         for waiters in self._waiters.values():

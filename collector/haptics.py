@@ -9,7 +9,7 @@ truthy only when the sensor accepted every pulse.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from collector.errors import CollectorReason
 
@@ -71,6 +71,21 @@ class HapticResult:
 
     def __bool__(self) -> bool:
         return self.delivered
+
+
+def as_vibration(pattern: Any) -> VibrationPattern:
+    """A :class:`VibrationPattern` from any pattern with ``pulses`` and a ``name``.
+
+    Accepts this module's patterns and those of ``postmon.nudges``
+    (``HapticPulse(duty_pct, pulse_ms, pause_ms)``) without importing them.
+    """
+    if isinstance(pattern, VibrationPattern):
+        return pattern
+    pulses = tuple(
+        Pulse(on_ms=int(p.pulse_ms), off_ms=int(p.pause_ms), duty_percent=float(p.duty_pct))
+        for p in pattern.pulses
+    )
+    return VibrationPattern(pulses, name=str(getattr(pattern, "name", "custom")))
 
 
 @runtime_checkable

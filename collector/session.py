@@ -51,6 +51,11 @@ BatchSink = Callable[[SampleBatch], Awaitable[None]]
 #: Errors of the link (not of our code): they end a connection and trigger a reconnect.
 LINK_ERRORS: tuple[type[BaseException], ...] = (BleakError, TimeoutError, OSError, EOFError)
 
+#: Ticks with samples of one sensor left waiting before the pairing is redone. A tick
+#: can end between the two frames of one instant (then 3 good samples are dropped and
+#: counted as lost), but waiting longer would pass on mis-paired samples: worse.
+_REPAIR_AFTER_TICKS = 1
+
 #: Movesense subscription reference (any 1..255; the vendor's sample uses 0x63).
 MOVESENSE_REF = 0x63
 
@@ -96,6 +101,7 @@ class SessionStatus:
     reconnects: int
     connect_failures: int
     watchdog_trips: int
+    repairs: int  # two-sensor streams re-paired after a lost frame (MetaMotion)
     sink_errors: int
     batches_dropped: int  # sink failed for longer than max_unsent_batches
     battery_pct: float | None
@@ -214,7 +220,7 @@ class SensorSession:
         self.site = site
         self.cfg = config or CollectorConfig()
         self._sink = sink
-        self._discovery = discovery or Discovery(clock=clock)
+        self._discovery = discovery or Discovery()
         self._clock = clock
         self._backend = backend
         self._rng = rng or random.Random()
@@ -239,6 +245,8 @@ class SensorSession:
         self._last_error = ""
         self._rate_window: deque[tuple[float, int]] = deque()
         self._movesense_status: int | None = None
+        self._pending_ticks = 0
+        self._repairs = 0
 
     # ------------------------------------------------------------ public API
 
@@ -286,6 +294,7 @@ class SensorSession:
             reconnects=max(0, self._connects - 1),
             connect_failures=self._connect_failures,
             watchdog_trips=self._watchdog_trips,
+            repairs=self._repairs,
             sink_errors=self._sink_errors,
             batches_dropped=self._batches_dropped,
             battery_pct=self._battery_pct,
@@ -379,12 +388,12 @@ class SensorSession:
     async def _write(self, client: BleakClient, data: bytes) -> None:
         assert self._proto is not None
         async with self._write_lock:
-            await wait_for(
+            # GATT operations run on the radio's (host's) clock
+            await asyncio.wait_for(
                 client.write_gatt_char(
                     self._proto.write_uuid, data, response=self._proto.write_with_response
                 ),
                 self.cfg.write_timeout_s,
-                self._clock,
             )
 
     def _resolve_protocol(
@@ -435,6 +444,23 @@ class SensorSession:
 
     async def _connect_and_stream(self) -> bool:
         """One connection: returns whether data flowed (for the backoff)."""
+        client: BleakClient | None = None
+        try:
+            # scan, connect and start run on the radio's clock; a simulation
+            # holds sensor time meanwhile (no effect on real sensors)
+            async with self._clock.hold():
+                seen, client = await self._connect()
+                proto = self._resolve_protocol(seen, client)
+                self._setup_stream(proto)
+                await self._start(client)
+            return await self._stream(client)
+        finally:
+            self._client = None
+            if client is not None:
+                async with self._clock.hold():
+                    await self._finish(client)
+
+    async def _connect(self) -> tuple[Sighting, BleakClient]:
         self._state = SessionState.SCANNING
         seen = await self._discovery.find(self.address, self.cfg.scan_timeout_s)
         self._state = SessionState.CONNECTING
@@ -457,36 +483,27 @@ class SensorSession:
                 f"cannot connect to {self.address}: {_describe(exc)}",
                 CollectorReason.CONNECT_FAILED,
             ) from exc
-        self._client = client
         self._connects += 1
-        streamed = False
-        try:
-            proto = self._resolve_protocol(seen, client)
-            self._setup_stream(proto)
-            streamed = await self._stream(client)
-        finally:
-            self._client = None
-            await self._finish(client)
-        return streamed
+        return seen, client
 
-    async def _stream(self, client: BleakClient) -> bool:
-        proto, plan, decoder, asm = self._proto, self._plan, self._decoder, self._asm
+    async def _start(self, client: BleakClient) -> None:
+        """The device's start sequence, every write awaited; then a battery reading."""
+        proto, plan, decoder = self._proto, self._plan, self._decoder
         assert proto is not None
         assert plan is not None
         assert decoder is not None
-        assert asm is not None
         self._state = SessionState.STARTING
         decoder.reset()  # bytes of a frame cut by the last disconnect are not data
         self._movesense_status = None
         for cmd in plan.before_notify:
             await self._write(client, cmd)
-        await wait_for(
-            client.start_notify(proto.notify_uuid, self._on_notify),
-            self.cfg.write_timeout_s,
-            self._clock,
+        await asyncio.wait_for(
+            client.start_notify(proto.notify_uuid, self._on_notify), self.cfg.write_timeout_s
         )
         for cmd in plan.after_notify:
             await self._write(client, cmd)
+        self._client = client
+        self._state = SessionState.STREAMING
         log.info(
             "%s: streaming %s at %g Hz for %s (connection %d)",
             self.address,
@@ -495,8 +512,12 @@ class SensorSession:
             self.wearer_id,
             self._connects,
         )
-        self._state = SessionState.STREAMING
         await self._read_battery(client)
+
+    async def _stream(self, client: BleakClient) -> bool:
+        decoder, asm = self._decoder, self._asm
+        assert decoder is not None
+        assert asm is not None
         last_data = self._clock.monotonic()
         next_battery = last_data + self.cfg.battery_interval_s
         streamed = False
@@ -529,10 +550,13 @@ class SensorSession:
             await self._emit(asm.release(self._clock.now_ns(), flush=True))
 
     async def _wait_tick(self) -> bool:
-        """Sleep one tick, waking early on a disconnect or stop; True when stopping."""
-        waits = (self._stop.wait(), self._disconnected.wait())
-        with contextlib.suppress(TimeoutError):
-            await wait_for(_first(*waits), self.cfg.tick_s, self._clock)
+        """Sleep one tick of the clock; True when stopping.
+
+        A plain sleep: a disconnect or a stop request is noticed at the next
+        tick (at most ``tick_s`` later), which costs far less per tick than
+        racing the sleep against events.
+        """
+        await self._clock.sleep(self.cfg.tick_s)
         return self._stop.is_set()
 
     def _drain(self) -> int:
@@ -547,7 +571,29 @@ class SensorSession:
         self._asm.add([a for a, _ in items], decoded)
         for msg in decoded.messages:
             self._on_message(msg)
+        self._check_pairing()
         return len(decoded)
+
+    def _check_pairing(self) -> None:
+        """Re-pair two-sensor streams (MetaMotion) after a lost frame of one sensor.
+
+        The decoder pairs the k-th accelerometer and gyroscope samples; one
+        skipped frame (corrupt, unknown) shifts that pairing for good, which
+        shows as samples of one sensor waiting across ticks although both
+        sensors stream in step. Resetting the decoder drops those samples
+        (counted as unpaired, and as lost in the stream) and makes it line the
+        streams up again from the next frames.
+        """
+        assert self._decoder is not None
+        if self._decoder.stats.samples_pending == 0:
+            self._pending_ticks = 0
+            return
+        self._pending_ticks += 1
+        if self._pending_ticks >= _REPAIR_AFTER_TICKS:
+            self._decoder.reset()
+            self._repairs += 1
+            self._pending_ticks = 0
+            log.info("%s: re-paired accelerometer and gyroscope frames", self.address)
 
     def _on_message(self, msg: Message) -> None:
         if isinstance(msg, mm.BatteryState):
@@ -569,8 +615,8 @@ class SensorSession:
         try:
             services = client.services
             if services is not None and services.get_service(BATTERY_SERVICE_UUID) is not None:
-                raw = await wait_for(
-                    client.read_gatt_char(BATTERY_LEVEL_UUID), self.cfg.write_timeout_s, self._clock
+                raw = await asyncio.wait_for(
+                    client.read_gatt_char(BATTERY_LEVEL_UUID), self.cfg.write_timeout_s
                 )
                 if raw:
                     self._battery_pct = float(raw[0])
@@ -605,27 +651,15 @@ class SensorSession:
                     for cmd in plan.stop:
                         await self._write(client, cmd)
                 if self._proto is not None:
-                    await wait_for(
-                        client.stop_notify(self._proto.notify_uuid),
-                        self.cfg.write_timeout_s,
-                        self._clock,
+                    await asyncio.wait_for(
+                        client.stop_notify(self._proto.notify_uuid), self.cfg.write_timeout_s
                     )
             except (BleakError, TimeoutError, OSError, EOFError, CollectorError) as exc:
                 log.info("%s: stop sequence incomplete: %s", self.address, _describe(exc))
         with contextlib.suppress(*LINK_ERRORS):
-            await wait_for(client.disconnect(), self.cfg.write_timeout_s, self._clock)
+            await asyncio.wait_for(client.disconnect(), self.cfg.write_timeout_s)
         if self._state != SessionState.STOPPED:
             self._state = SessionState.IDLE
-
-
-async def _first(*aws: Awaitable[Any]) -> None:
-    """Return when the first of ``aws`` finishes; cancel the rest."""
-    tasks = [asyncio.ensure_future(a) for a in aws]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for t in tasks:
-            t.cancel()
 
 
 def _describe(exc: BaseException) -> str:

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import time
 from collections import deque
 from collections.abc import Awaitable
@@ -77,6 +76,15 @@ class Clock(Protocol):
         """Sleep ``seconds`` of this clock's time."""
         ...
 
+    def hold(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """Keep sensor time still during a host-side set-up phase.
+
+        A simulation's radio operations (scan, connect, GATT writes) run on
+        the host's wall clock; holding a virtual sensor clock meanwhile keeps
+        them from counting as sensor time. No effect on real clocks.
+        """
+        ...
+
 
 class SystemClock:
     """The host's clocks: ``time.time_ns`` for data, ``time.monotonic`` for timeouts."""
@@ -90,12 +98,16 @@ class SystemClock:
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
 
+    def hold(self) -> contextlib.AbstractAsyncContextManager[None]:
+        return contextlib.nullcontext()
+
 
 SYSTEM_CLOCK = SystemClock()
 
 
 class _SensorClock:
-    """A :class:`Clock` over a source of sensor time (``now_ns`` + ``sleep``).
+    """A :class:`Clock` over a source of sensor time (``now_ns``, ``sleep``, optional
+    ``paused()`` async context manager, as ``firmware_sim.clock.SimClock`` has).
 
     A simulation's sensor time never goes backwards, so it serves as the
     monotonic clock too: timeouts and watchdogs then count sensor seconds.
@@ -112,6 +124,10 @@ class _SensorClock:
 
     async def sleep(self, seconds: float) -> None:
         await self._source.sleep(seconds)
+
+    def hold(self) -> contextlib.AbstractAsyncContextManager[None]:
+        paused = getattr(self._source, "paused", None)
+        return paused() if callable(paused) else contextlib.nullcontext()
 
 
 def as_clock(source: Any) -> Clock:
@@ -175,20 +191,6 @@ class LinearMap:
         return self.y_ref + round(self.c + self.slope * (x - self.x_ref))
 
 
-def _lower_hull(x: FloatArray, r: FloatArray) -> list[int]:
-    """Indices of the lower convex hull of points sorted by ``x`` (monotone chain)."""
-    hull: list[int] = []
-    for i in range(x.shape[0]):
-        while len(hull) >= 2:
-            o, a = hull[-2], hull[-1]
-            cross = (x[a] - x[o]) * (r[i] - r[o]) - (r[a] - r[o]) * (x[i] - x[o])
-            if cross > 0:  # strictly convex from below: keep a
-                break
-            hull.pop()
-        hull.append(i)
-    return hull
-
-
 def envelope_line(
     x: FloatArray,
     r: FloatArray,
@@ -201,7 +203,9 @@ def envelope_line(
 
     Moon et al. (1999): minimising Σ(rᵢ − c − s·xᵢ) subject to rᵢ ≥ c + s·xᵢ
     is maximising the line's value at mean(x), so the optimum is the lower
-    convex hull's edge that spans mean(x). The slope is clamped to
+    convex hull's edge that spans mean(x). The lower hull at x̄ is the lowest
+    chord between a point left of x̄ and one right of it, found here with one
+    vectorised pass over those pairs (N ≤ a few hundred). The slope is clamped to
     ``±max_abs_slope`` (a crystal cannot be off by more); with a span shorter
     than ``min_span`` the slope is not identifiable and ``prior_slope`` is used.
 
@@ -219,13 +223,14 @@ def envelope_line(
     """
     s = prior_slope
     if x.shape[0] >= 2 and x[-1] - x[0] >= min_span:
-        hull = _lower_hull(x, r)
         xm = float(np.mean(x))
-        s = 0.0
-        for a, b in itertools.pairwise(hull):
-            if x[b] >= xm:
-                s = float((r[b] - r[a]) / (x[b] - x[a]))
-                break
+        left, right = x <= xm, x >= xm
+        xi, ri = x[left][:, None], r[left][:, None]
+        dx = x[right][None, :] - xi
+        ok = dx > 0
+        slope = (r[right][None, :] - ri) / np.where(ok, dx, 1.0)
+        at_mean = np.where(ok, ri + slope * (xm - xi), np.inf)
+        s = float(slope.flat[int(np.argmin(at_mean))])
     s = min(max(s, -max_abs_slope), max_abs_slope)
     c = float(np.min(r - s * x))
     return c, s
@@ -260,17 +265,26 @@ class LowerEnvelope:
         # bin -> (x, y, residual vs the nominal line through _ref)
         self._bins: dict[int, tuple[int, int, float]] = {}
         self._dev = 0.0  # last fitted slope deviation from nominal
+        self._fit: LinearMap | None = None  # cached fit of the committed points
+        # bins (first, last, count) the slope was last fitted on: the hull is
+        # redone when a bin comes or goes, a lower point in a bin moves only c
+        self._slope_bins: tuple[int, int, int] | None = None
 
     def clear(self) -> None:
         self._ref = None
         self._bins.clear()
         self._dev = 0.0
+        self._fit = None
+        self._slope_bins = None
 
     def __len__(self) -> int:
         return len(self._bins)
 
-    def _reduce(self, x: IntArray, y: IntArray, into: dict[int, tuple[int, int, float]]) -> None:
-        """Merge points into ``into``, keeping each bin's lowest point and the window."""
+    def _reduce(self, x: IntArray, y: IntArray, into: dict[int, tuple[int, int, float]]) -> bool:
+        """Merge points into ``into``, keeping each bin's lowest point and the window.
+
+        Returns whether ``into`` changed.
+        """
         assert self._ref is not None
         x_ref, y_ref = self._ref
         res = (y - y_ref).astype(np.float64) - self.nominal_slope * (x - x_ref).astype(np.float64)
@@ -278,14 +292,18 @@ class LowerEnvelope:
         order = np.lexsort((res, bins))  # by bin, then residual: first of each bin is its min
         first = np.ones(order.shape[0], dtype=bool)
         first[1:] = bins[order][1:] != bins[order][:-1]
+        changed = False
         for i in order[first]:
             b = int(bins[i])
             old = into.get(b)
             if old is None or res[i] < old[2]:
                 into[b] = (int(x[i]), int(y[i]), float(res[i]))
+                changed = True
         newest = max(into)
         for b in [b for b in into if b <= newest - self.window_bins]:
             del into[b]
+            changed = True
+        return changed
 
     def add(self, x: IntArray, y: IntArray) -> None:
         """Add (N,) int64 points (any order)."""
@@ -295,7 +313,8 @@ class LowerEnvelope:
             return
         if self._ref is None:
             self._ref = (int(x[0]), int(y[0]))
-        self._reduce(x, y, self._bins)
+        if self._reduce(x, y, self._bins):
+            self._fit = None
 
     def fit(
         self, extra_x: IntArray | None = None, extra_y: IntArray | None = None
@@ -306,7 +325,10 @@ class LowerEnvelope:
         final) that shape this fit without being kept.
         """
         bins = self._bins
-        if extra_x is not None and extra_y is not None and extra_x.shape[0]:
+        provisional = extra_x is not None and extra_y is not None and extra_x.shape[0] > 0
+        if not provisional and self._fit is not None:
+            return self._fit  # nothing committed since the last fit
+        if extra_x is not None and extra_y is not None and provisional:
             if self._ref is None:
                 self._ref = (int(extra_x[0]), int(extra_y[0]))
             bins = dict(bins)
@@ -320,22 +342,31 @@ class LowerEnvelope:
         x0 = bins[keys[0]][0]  # hull arithmetic relative to the window's start
         x_ref, y_ref = self._ref
         xs = pts[:, 0] - x0
-        c, dev = envelope_line(
-            xs,
-            pts[:, 2],
-            max_abs_slope=self.max_abs_dev,
-            prior_slope=self._dev,
-            min_span=self.min_span_x,
-        )
-        self._dev = dev
+        which = (keys[0], keys[-1], len(keys))
+        if not provisional and which == self._slope_bins:
+            dev = self._dev
+            c = float(np.min(pts[:, 2] - dev * xs))
+        else:
+            c, dev = envelope_line(
+                xs,
+                pts[:, 2],
+                max_abs_slope=self.max_abs_dev,
+                prior_slope=self._dev,
+                min_span=self.min_span_x,
+            )
+            self._dev = dev
+            self._slope_bins = None if provisional else which
         # y(x) = y_ref + nominal·(x − x_ref) + c + dev·(x − x0); the big part stays integer
         base = self.nominal_slope * (x0 - x_ref)
-        return LinearMap(
+        fitted = LinearMap(
             x_ref=x0,
             y_ref=y_ref + round(base),
             c=base - round(base) + c,
             slope=self.nominal_slope + dev,
         )
+        if not provisional:
+            self._fit = fitted
+        return fitted
 
 
 # ------------------------------------------------------------ timestampers
@@ -397,11 +428,15 @@ class TimingConfig:
         long enough that a delayed notification is followed by on-time ones
         (BLE connection intervals are ≤ 4 s; latency bursts are shorter).
     min_lookahead_packets:
-        Fewer later packets than this (end of a stream) and a gap needs extra
-        evidence: the recent latency spread is added to the threshold.
+        At most this many later packets, arrived within half the lookahead
+        (the stream stopped), and a gap needs more evidence: the worst recent
+        latency is added to the threshold.
     window_s:
-        Envelope window: long enough to average over latency, short enough
-        to follow crystal drift that changes with temperature.
+        Envelope window: long enough to see the least-delayed notifications
+        even when the sample period and the connection interval beat slowly
+        (20 ms samples on 30 ms connection events take up to 10 ms / 40 ppm
+        = 250 s to sweep every phase), short enough to follow crystal drift
+        as temperature changes (minutes).
     bin_s:
         Envelope reduction: one representative point per bin.
     max_rate_error:
@@ -424,7 +459,7 @@ class TimingConfig:
 
     lookahead_s: float = 1.0
     min_lookahead_packets: int = 8
-    window_s: float = 120.0
+    window_s: float = 600.0
     bin_s: float = 1.0
     max_rate_error: float = 0.02
     max_clock_drift: float = 500e-6
@@ -442,6 +477,10 @@ class TimingConfig:
             raise ValueError(f"gap_slack={self.gap_slack} must be in [0, 0.5)")
         if self.reset_tolerance_s <= 0:
             raise ValueError(f"reset_tolerance_s={self.reset_tolerance_s} must be > 0")
+
+
+#: Envelope bins below which pending packets also shape the fit (start-up).
+_BOOTSTRAP_BINS = 4
 
 
 def _suffix_min(a: FloatArray) -> FloatArray:
@@ -471,8 +510,8 @@ class _Base:
         horizon = now_ns - round(self.cfg.lookahead_s * NS_PER_S)
         return int(np.searchsorted(arrival, horizon, side="right"))
 
-    def _gap_slack(self, n: int) -> FloatArray:
-        """(n,) ns by which each of ``n`` pending packets may sit *below* the line.
+    def _gap_slack(self, arrival: IntArray) -> FloatArray:
+        """(P,) ns by which each pending packet may sit *below* the line.
 
         Latency is never negative, so no packet is earlier than the envelope:
         samples lost before packet ``j`` are ``floor((m_j + slack_j) / period)``
@@ -481,22 +520,29 @@ class _Base:
         The least of only a few residuals still carries latency: its 1 %
         upper bound, from the recent residual spread, is taken off, so one
         late notification at the end of what has arrived is not a lost
-        sample; with many later packets that bound goes to zero.
+        sample; with many later packets that bound goes to zero. A packet with
+        few later packets within half the lookahead (the stream stopped) needs
+        more than the worst recent latency.
         """
+        n = arrival.shape[0]
         slack = self.cfg.gap_slack * self.period_ns
         n_later = n - np.arange(n)  # residuals in each suffix
+        short = (n_later <= self.cfg.min_lookahead_packets) & (
+            arrival[-1] - arrival < 0.5 * self.cfg.lookahead_s * NS_PER_S
+        )
         if len(self._spread) >= 64:  # enough residuals for a 1 % bound
             # P(min of k residuals > q) = (1 - F(q))^k = 1 %  =>  F(q) = 1 - 0.01^(1/k)
-            spread = np.fromiter(self._spread, dtype=np.float64)
+            spread = np.sort(np.fromiter(self._spread, dtype=np.float64))
             levels = 1.0 - 0.01 ** (1.0 / n_later)
-            bound = np.quantile(spread, levels)
+            bound = spread[
+                np.minimum((levels * spread.shape[0]).astype(np.int64), spread.shape[0] - 1)
+            ]
             # the last few packets before a stream stops: a gap right there is
             # only believed beyond the worst recent latency (a later reconnect
             # still counts every lost sample; only the split moves)
-            short = n_later < self.cfg.min_lookahead_packets
             bound[short] = np.maximum(bound[short], float(spread.max()))
         else:  # too little seen yet: a period of doubt for the last few packets
-            bound = np.where(n_later < self.cfg.min_lookahead_packets, self.period_ns, 0.0)
+            bound = np.where(short, self.period_ns, 0.0)
         return slack - np.maximum(bound, 0.0)
 
     def _monotone(self, t: IntArray) -> IntArray:
@@ -560,7 +606,7 @@ class RateTimestamper(_Base):
             return Timing.empty()
         last_idx = self._k_next + np.cumsum(counts) - 1  # (P,) if nothing is lost
         n_pend = arrival.shape[0]
-        slack = self._gap_slack(n_pend)
+        slack = self._gap_slack(arrival)
         if self._model is None:
             # Bootstrap: the least-delayed packet anchors the nominal line, but
             # not one of the very first, which may sit before a gap. Packets
@@ -601,9 +647,13 @@ class RateTimestamper(_Base):
         # point below the true line would tilt the fit.
         sure = lost == 0
         self._env.add(final_idx[sure[:n_final]], final_arr[sure[:n_final]])
-        # packets still pending sharpen the line now; they are committed when final
-        ext = np.nonzero(sure[n_final:])[0] + n_final
-        self._model = self._env.fit(last_idx[ext], arrival[ext]) or model
+        if len(self._env) < _BOOTSTRAP_BINS:
+            # while the line is young, packets still pending sharpen it (they
+            # are committed when final); later the committed window suffices
+            ext = np.nonzero(sure[n_final:])[0] + n_final
+            self._model = self._env.fit(last_idx[ext], arrival[ext]) or model
+        else:
+            self._model = self._env.fit() or model
         resid = (final_arr - self._model(final_idx)).astype(np.float64)
         self._spread.extend(resid[lost[:n_final] == 0].tolist())
         fc = counts[:n_final]
@@ -777,10 +827,13 @@ class DeviceClockTimestamper(_Base):
             first_x = u + self._shift
             last_x = first_x + np.rint((c - 1) * period).astype(np.int64)
             self._env.add(last_x, arrival[j:stop])
-            # this boot's packets still pending sharpen the line now
-            ue, ce = unwrapped[stop:seg_end], counts[stop:seg_end]
-            extra_x = ue + self._shift + np.rint((ce - 1) * period).astype(np.int64)
-            self._model = self._env.fit(extra_x, arrival[stop:seg_end])
+            if len(self._env) < _BOOTSTRAP_BINS:
+                # while the line is young, this boot's pending packets sharpen it
+                ue, ce = unwrapped[stop:seg_end], counts[stop:seg_end]
+                extra_x = ue + self._shift + np.rint((ce - 1) * period).astype(np.int64)
+                self._model = self._env.fit(extra_x, arrival[stop:seg_end])
+            else:
+                self._model = self._env.fit()
             sample_x.append(np.repeat(first_x, c) + np.rint(_ramp(c) * period).astype(np.int64))
             self._prev = (int(u[-1]), int(c[-1]))
             self._next_x = int(first_x[-1]) + round(int(c[-1]) * period)

@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "postmon.commands.plan",
     "postmon.commands.analyze",
     "postmon.commands.security",
+    "postmon.commands.collect",
 )
 
 EPILOG = """\
