@@ -129,7 +129,11 @@ async def _run_demo(cfg: Config, ds: DemoSettings) -> DemoResult:
             workers.append(w)
         bus = MqttPublisher(cfg.mqtt, collector_id="demo-edge", site=cfg.site).start()
         stack.callback(bus.close)
-        sim_clock = SimClock.virtual()
+        # The day starts yesterday 08:00 UTC: recent enough for every retention
+        # policy and for the dashboards' default time ranges.
+        day0 = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+        start = dt.datetime(day0.year, day0.month, day0.day, 8, tzinfo=dt.UTC)
+        sim_clock = SimClock.virtual(start_ns=int(start.timestamp()) * 1_000_000_000)
         async with VirtualAir(sim_clock) as air:
             pairings = await add_simulated_sensors(
                 air, ds.wearers, seed=ds.seed, duration_s=duration_s, site=cfg.site
