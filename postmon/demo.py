@@ -106,10 +106,9 @@ async def _live_view(service: Any, clock: Any, t0_ns: int, stop: asyncio.Event) 
 
 async def _run_demo(cfg: Config, ds: DemoSettings) -> DemoResult:
     from collector.collector import Collector
+    from collector.timing import as_clock
     from firmware_sim.ble import VirtualAir
     from firmware_sim.clock import SimClock
-
-    from collector.timing import as_clock
     from postmon.bus.mqtt import IngestWorker, MqttPublisher
     from postmon.commands.collect import add_simulated_sensors, collector_config
     from postmon.commands.run import nudge_publisher

@@ -12,7 +12,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
+from pathlib import Path
 from typing import Any
 
 from postmon.config import Config, load_config
@@ -44,6 +46,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--duration", metavar="SECONDS", help="stop after this long (e.g. 90s, 2h)")
     p.add_argument("--seed", type=int, default=0, help="simulation: random seed")
+    p.add_argument(
+        "--summary-json",
+        metavar="FILE",
+        help="on exit, write what was produced (epochs per wearer, nudges) as JSON",
+    )
     p.set_defaults(func=run)
 
 
@@ -78,7 +85,6 @@ def nudge_publisher(cfg: Config, stack: contextlib.ExitStack) -> Any:
 
 async def _run(args: argparse.Namespace, cfg: Config, duration_s: float | None) -> int:
     from collector.collector import Collector
-
     from collector.timing import SYSTEM_CLOCK, Clock, as_clock
     from postmon.commands.collect import add_simulated_sensors, collector_config
     from postmon.service import EdgeService, run_edge
@@ -132,6 +138,10 @@ async def _run(args: argparse.Namespace, cfg: Config, duration_s: float | None) 
                 len(service.pipelines),
                 "flushed" if ok else "NOT all flushed (kept in the spool, replayed next start)",
             )
+            args.produced = {
+                "epochs": {p.wearer: p.epochs_out for p in service.pipelines.values()},
+                "nudges": len(service.delivery.reports),
+            }
             return 0 if ok else 1
     return 1  # pragma: no cover (the with-blocks always return)
 
@@ -150,4 +160,7 @@ def run(args: argparse.Namespace) -> int:
     if args.speed <= 0:
         raise ConfigError(f"--speed {args.speed}: must be > 0")
     duration_s = parse_duration(args.duration) if args.duration else None
-    return asyncio.run(_run(args, cfg, duration_s))
+    rc = asyncio.run(_run(args, cfg, duration_s))
+    if args.summary_json:
+        Path(args.summary_json).write_text(json.dumps(getattr(args, "produced", {})))
+    return rc
