@@ -25,9 +25,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--config", help="TOML config (InfluxDB/MQTT addresses); defaults otherwise")
     p.add_argument("--out", type=Path, default=Path("out"), help="output folder (default out/)")
-    p.add_argument("--wearers", type=int, default=5, help="simulated wearers (default 5)")
+    p.add_argument("--wearers", type=int, default=4, help="simulated wearers (default 4)")
     p.add_argument(
-        "--hours", type=float, default=8.0, help="sensor hours per wearer (default 8: a day)"
+        "--hours",
+        type=float,
+        default=1.0,
+        help="sensor hours per wearer; each wearer's working-day profile is compressed into "
+        "them (default 1; --hours 8 streams a real-length day, ~15x longer)",
     )
     p.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     p.add_argument("--no-live", action="store_true", help="no live terminal view")
