@@ -22,6 +22,8 @@ from postmon.errors import PostmonError
 COMMAND_MODULES: tuple[str, ...] = (
     "postmon.commands.services",
     "postmon.commands.config",
+    "postmon.commands.run",
+    "postmon.commands.demo",
     "postmon.commands.dashboards",
     "postmon.commands.report",
     "postmon.commands.simulate",

@@ -292,6 +292,9 @@ class Config:
     """The whole service configuration (see postmon.example.toml)."""
 
     site: str = "default"
+    #: how results leave the edge: "inprocess" (straight into InfluxDB on this host)
+    #: or "mqtt" (to `postmon ingest` workers through the broker)
+    transport: Literal["inprocess", "mqtt"] = "inprocess"
     services: ServicesConfig = ServicesConfig()
     influxdb: InfluxConfig = InfluxConfig()
     mqtt: MqttConfig = MqttConfig()
