@@ -395,3 +395,21 @@ async def test_stock_bumble_classes_deliver_the_same_bytes_at_the_same_times() -
         runs.append([(t - dev.boot_ns, d) for t, d in session.arrivals])
     assert len(runs[0]) >= 2 * 10 * 50 // 3
     assert runs[0] == runs[1]
+
+
+async def test_two_centrals_each_connect_to_their_own_sensor() -> None:
+    async with VirtualAir() as air:
+        second = await air.add_central("second-host")
+        a = await air.add_device("witmotion", smooth_source(1000, 50.0, seed=1))
+        b = await air.add_device("witmotion", smooth_source(1000, 50.0, seed=2))
+        c1 = BleakClient(a.address, backend=air.client_backend)
+        c2 = BleakClient(b.address, backend=air.client_backend, central=1)
+        async with air.clock.paused():
+            await c1.connect()
+            await c2.connect()
+        assert a.connection is not None
+        assert b.connection is not None
+        assert str(a.connection.peer_address) == air.central(0).address
+        assert str(b.connection.peer_address) == second.address
+        await c1.disconnect()
+        await c2.disconnect()
