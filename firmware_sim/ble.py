@@ -59,6 +59,13 @@ class FastController(Controller):
 
     le_acl_data_packet_length = 251
 
+    @staticmethod
+    def stock(name: str, link: LocalLink) -> Controller:
+        """bumble's own controller with the same ACL buffer (for comparisons)."""
+        controller = Controller(name, link=link)
+        controller.le_acl_data_packet_length = FastController.le_acl_data_packet_length
+        return controller
+
     def on_hci_packet(self, packet: hci.HCI_Packet) -> None:
         match packet:
             case hci.HCI_Command():
@@ -137,17 +144,32 @@ class FastDevice(Device):
                 return
         super().on_gatt_pdu(connection_handle, pdu)
 
-    def send_notification(self, connection_handle: int, value_handle: int, value: bytes) -> None:
-        """Send one ATT Handle Value Notification (the caller checked the CCCD)."""
-        pdu = bytes((ATT_HANDLE_VALUE_NOTIFICATION,)) + value_handle.to_bytes(2, "little") + value
-        self.send_l2cap_pdu(connection_handle, att.ATT_CID, pdu)
+
+def send_notification(
+    stack: Device, connection_handle: int, value_handle: int, value: bytes
+) -> None:
+    """Send one ATT Handle Value Notification (the caller checked the CCCD).
+
+    The same PDU bumble's ``notify_subscriber`` builds, without its
+    per-call subscriber lookup and debug formatting.
+    """
+    pdu = bytes((ATT_HANDLE_VALUE_NOTIFICATION,)) + value_handle.to_bytes(2, "little") + value
+    stack.send_l2cap_pdu(connection_handle, att.ATT_CID, pdu)
 
 
-def make_stack(link: LocalLink, name: str, address: str) -> FastDevice:
-    """One bumble device with its own virtual controller on ``link``."""
-    controller = FastController(f"ctrl-{address}", link=link)
-    host = FastHost(controller, AsyncPipeSink(controller))
-    return FastDevice(name=name, address=hci.Address(address), host=host)
+def make_stack(link: LocalLink, name: str, address: str, fast: bool = True) -> Device:
+    """One bumble device with its own virtual controller on ``link``.
+
+    ``fast=False`` uses bumble's stock classes (same behaviour, slower; kept
+    to measure the difference), with the same 251-byte LE ACL buffer.
+    """
+    if fast:
+        controller: Controller = FastController(f"ctrl-{address}", link=link)
+        host: Host = FastHost(controller, AsyncPipeSink(controller))
+        return FastDevice(name=name, address=hci.Address(address), host=host)
+    controller = FastController.stock(f"ctrl-{address}", link)
+    host = Host(controller, AsyncPipeSink(controller))
+    return Device(name=name, address=hci.Address(address), host=host)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,11 +187,15 @@ class AirConfig:
         the minimum the spec allows and keeps scans short).
     connect_timeout_s:
         Link-layer connection timeout (wall time).
+    fast_path:
+        Use the speed-only subclasses of bumble's Controller/Host/Device
+        (default). False runs bumble's stock classes, for comparison.
     """
 
     central_mtu: int = 247
     advertising_interval_ms: float = 20.0
     connect_timeout_s: float = 10.0
+    fast_path: bool = True
 
     def __post_init__(self) -> None:
         if not 23 <= self.central_mtu <= 517:
@@ -179,7 +205,7 @@ class AirConfig:
 class Central:
     """A central ("the collector host's adapter"): one bumble device that scans and connects."""
 
-    def __init__(self, stack: FastDevice, name: str) -> None:
+    def __init__(self, stack: Device, name: str) -> None:
         self.stack = stack
         self.name = name
         # bumble refuses a second LE connection request while one is pending
@@ -270,7 +296,7 @@ class VirtualAir:
 
     async def add_central(self, name: str = "postmon") -> Central:
         """Add a central (an adapter of the collector host); the first one is added at start."""
-        stack = make_stack(self.link, name, self._next_address(0xC0))
+        stack = make_stack(self.link, name, self._next_address(0xC0), self.config.fast_path)
         await stack.power_on()
         central = Central(stack, name)
         self._centrals.append(central)

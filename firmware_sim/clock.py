@@ -107,6 +107,14 @@ class SimClock:
             return self._now
         return self._start_ns + int((time.monotonic_ns() - self._mono0) * self._speed)
 
+    def monotonic(self) -> float:
+        """Sensor seconds since the clock started (never goes backwards).
+
+        With :meth:`now_ns` and :meth:`sleep` this makes a SimClock a
+        ``collector.timing.Clock``: timeouts and watchdogs run in sensor time.
+        """
+        return (self.now_ns() - self._start_ns) / NS_PER_S
+
     def elapsed_s(self) -> float:
         """Sensor seconds since the clock started."""
         return (self.now_ns() - self._start_ns) / NS_PER_S

@@ -382,3 +382,34 @@ async def test_missing_device_raises_bleak_error_quickly() -> None:
         client = BleakClient("C0:00:00:00:99:99", backend=air.client_backend)
         with pytest.raises(BleakDeviceNotFoundError):
             await client.connect()
+
+
+async def test_stock_bumble_classes_deliver_the_same_bytes_at_the_same_times() -> None:
+    runs = []
+    for fast in (True, False):
+        async with VirtualAir(config=AirConfig(fast_path=fast)) as air:
+            dev = await air.add_device("metamotion", smooth_source(1000, 50.0, seed=11))
+            session = await open_session(air, dev, 50.0)
+            await air.clock.sleep(10.005)  # off the sample grid: nothing in flight
+            await session.client.disconnect()
+        runs.append([(t - dev.boot_ns, d) for t, d in session.arrivals])
+    assert len(runs[0]) >= 2 * 10 * 50 // 3
+    assert runs[0] == runs[1]
+
+
+async def test_two_centrals_each_connect_to_their_own_sensor() -> None:
+    async with VirtualAir() as air:
+        second = await air.add_central("second-host")
+        a = await air.add_device("witmotion", smooth_source(1000, 50.0, seed=1))
+        b = await air.add_device("witmotion", smooth_source(1000, 50.0, seed=2))
+        c1 = BleakClient(a.address, backend=air.client_backend)
+        c2 = BleakClient(b.address, backend=air.client_backend, central=1)
+        async with air.clock.paused():
+            await c1.connect()
+            await c2.connect()
+        assert a.connection is not None
+        assert b.connection is not None
+        assert str(a.connection.peer_address) == air.central(0).address
+        assert str(b.connection.peer_address) == second.address
+        await c1.disconnect()
+        await c2.disconnect()

@@ -206,10 +206,10 @@ def test_influxdb_outage_mid_run_loses_nothing_and_keeps_order(
                 stop_service(svc, "influxdb")
                 stopped.set()
 
-        outage_start = 0.0
-        t = threading.Thread(target=publish_all, args=(pl, 4.0 + OUTAGE_S, progress))
+        wall_s = 4.0 + OUTAGE_S  # publishing goes on before, during and after the outage
+        t = threading.Thread(target=publish_all, args=(pl, wall_s, progress))
         t.start()
-        assert stopped.wait(30)
+        assert stopped.wait(wall_s + 30)
         outage_start = time.monotonic()
         time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - outage_start)))
         spooled_during = sum(w.stats().spooled for w in pl.writers)
@@ -260,3 +260,50 @@ def test_in_process_bus_stores_through_the_writer(influx_db: str, tmp_path: Path
     with Reader(icfg) as r:
         assert r.count_epochs("p001", t0, t0 + HOUR_NS) == 600
     assert seen == [("epochs", "p001")] * 10
+
+
+def test_presence_is_online_then_last_will_says_offline(mqtt_prefix: str, tmp_path: Path) -> None:
+    import json
+
+    import paho.mqtt.client as mqtt
+
+    from postmon.bus import codec
+
+    tag = uuid.uuid4().hex[:8]
+    cfg = MqttConfig(
+        port=MQTT_PORT,
+        topic_root=mqtt_prefix,
+        client_id=f"p{tag}",
+        session_expiry_s=30.0,
+        spool_dir=tmp_path / "spool",
+    )
+    topic = codec.presence_topic(mqtt_prefix, "clinic-a", "edge9")
+    seen: list[bool] = []
+    watcher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    watcher.on_message = lambda _c, _u, m: (
+        seen.append(json.loads(m.payload)["online"]) if m.payload else None
+    )
+    watcher.connect("127.0.0.1", MQTT_PORT)
+    watcher.loop_start()
+    try:
+        watcher.subscribe(topic, qos=1)
+        pub = MqttPublisher(cfg, collector_id="edge9", site="clinic-a").start()
+        assert pub.wait_connected(10)
+        deadline = time.monotonic() + 10
+        while not seen and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert seen[-1:] == [True]
+        # the collector vanishes without a DISCONNECT (crash, cable pulled)
+        pub._client.loop_stop()
+        sock = pub._client.socket()
+        assert sock is not None
+        sock.close()
+        deadline = time.monotonic() + 10
+        while seen[-1] is not False and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert seen[-1] is False
+        pub.close(timeout_s=1)
+    finally:
+        watcher.publish(topic, b"", qos=1, retain=True).wait_for_publish(5)  # clear retained
+        watcher.loop_stop()
+        watcher.disconnect()

@@ -206,3 +206,10 @@ def test_streams_line_up_when_the_second_sensor_starts() -> None:
     np.testing.assert_array_equal(np.round(got.gyro_dps[:, 0] * 16.4), [3, 3, 3, 4, 4, 4])
     assert d.stats.samples_unpaired == 6
     assert d.stats.samples_pending == 0
+
+
+@given(st.integers(0, 255), st.integers(0, 0xFFFF))
+def test_battery_round_trip(percent: int, millivolts: int) -> None:
+    got = mm.MetaMotionDecoder().feed(mm.encode_battery(percent, millivolts))
+    assert got.messages == (mm.BatteryState(percent, millivolts, 0),)
+    assert len(got) == 0

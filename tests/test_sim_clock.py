@@ -82,3 +82,13 @@ async def test_realtime_speed() -> None:
 def test_bad_speed() -> None:
     with pytest.raises(ValueError, match="speed must be > 0"):
         SimClock.realtime(speed=0.0)
+
+
+async def test_monotonic_is_sensor_seconds() -> None:
+    from collector.timing import Clock
+
+    clock = SimClock.virtual(start_ns=5 * NS_PER_S)
+    assert isinstance(clock, Clock)
+    await clock.sleep(90.0)
+    assert clock.monotonic() == 90.0
+    await clock.aclose()

@@ -263,3 +263,29 @@ def test_batches_are_filled_to_batch_points_and_each_write_completes_once(
     assert all(a[1] <= b[0] for a, b in itertools.pairwise(seqs))
     with Reader(cfg) as r:
         assert r.count_epochs("w", t0, t0 + HOUR_NS) == 1750
+
+
+def test_retention_policies_are_created_idempotently_and_repaired(
+    influx_db: str, tmp_path: Path
+) -> None:
+    backend = V1HttpBackend(_cfg(influx_db, tmp_path))
+    try:
+        ensure_database_v1(backend)
+        ensure_database_v1(backend)  # a second start changes nothing
+        # someone shortened a policy by hand: the next start restores it
+        influx_query(
+            f'ALTER RETENTION POLICY "forever" ON "{influx_db}" DURATION 30d', method="POST"
+        )
+        ensure_database_v1(backend)
+    finally:
+        backend.close()
+    rows = {
+        r[0]: r
+        for s in _show(f'SHOW RETENTION POLICIES ON "{influx_db}"', influx_db)
+        for r in s["values"]
+    }
+    # columns: name, duration, shardGroupDuration, replicaN, default
+    assert rows["raw_7d"][1] == "168h0m0s"
+    assert rows["epochs_2y"][1] == f"{104 * 7 * 24}h0m0s"
+    assert rows["forever"][1] == "0s"
+    assert [name for name, r in rows.items() if r[4]] == ["epochs_2y"]

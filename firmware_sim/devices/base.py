@@ -36,7 +36,7 @@ import numpy as np
 import numpy.typing as npt
 from bumble import gatt
 from bumble.core import AdvertisingData
-from bumble.device import Connection
+from bumble.device import Connection, Device
 from bumble.gatt import Characteristic, CharacteristicValue, Service
 
 from collector.protocols.base import (
@@ -50,7 +50,7 @@ from collector.protocols.base import (
     SERIAL_NUMBER_UUID,
     DeviceProtocol,
 )
-from firmware_sim.ble import FastDevice, make_stack
+from firmware_sim.ble import make_stack, send_notification
 from firmware_sim.clock import NS_PER_S
 
 if TYPE_CHECKING:
@@ -309,7 +309,7 @@ class SimulatedDevice:
         self.streams: list[StreamRecord] = []
         self.boot_ns = 0
         self.powered = False
-        self.stack: FastDevice = make_stack(air.link, self.name, address)
+        self.stack: Device = make_stack(air.link, self.name, address, air.config.fast_path)
         self.connection: Connection | None = None
         self._conn_start_ns = 0
         self._reader = SourceReader(source)
@@ -392,7 +392,7 @@ class SimulatedDevice:
         conn = self.connection
         if conn is None or not self.subscribed(char):
             return False
-        self.stack.send_notification(conn.handle, char.handle, payload[: conn.att_mtu - 3])
+        send_notification(self.stack, conn.handle, char.handle, payload[: conn.att_mtu - 3])
         self.stats.notifications_sent += 1
         self.stats.bytes_sent += len(payload)
         return True
