@@ -140,6 +140,10 @@ class SimClock:
         self._wake.set()
         await fut
 
+    def hold(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """``collector.timing.Clock.hold``: sensor time stands still meanwhile."""
+        return self.paused()
+
     @contextlib.asynccontextmanager
     async def paused(self) -> AsyncIterator[None]:
         """Hold virtual time still inside the block (no effect in paced mode)."""
