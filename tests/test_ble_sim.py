@@ -413,3 +413,23 @@ async def test_two_centrals_each_connect_to_their_own_sensor() -> None:
         assert str(b.connection.peer_address) == second.address
         await c1.disconnect()
         await c2.disconnect()
+
+
+async def test_connection_interval_quantises_arrival_times() -> None:
+    rate = 52.0
+    faults = FaultPlan(conn_interval_ms=50.0)
+    async with VirtualAir() as air:
+        dev = await air.add_device("movesense", smooth_source(3000, rate), faults=faults)
+        session = await open_session(air, dev, rate)
+        await air.clock.sleep(20.005)  # off the sample grid and the connection events
+        await session.client.disconnect()
+    out, arrival = session.decode()
+    assert len(out) >= 19 * rate
+    data_arrivals = np.unique(arrival)
+    # every notification waited for a connection event, 50 ms apart
+    assert set((np.diff(data_arrivals) % 50_000_000).tolist()) == {0}
+    # and never left before its last sample was taken
+    j0 = int(dev.streams[-1].source_positions()[0])
+    t_sample = dev.boot_ns + np.round((j0 + np.arange(len(out))) * NS_PER_S / rate).astype(np.int64)
+    assert np.all(arrival >= t_sample)
+    assert np.all(arrival - t_sample < 9 * NS_PER_S / rate + 50_000_000)

@@ -579,9 +579,11 @@ class SimulatedDevice:
                 c0 = self._conn_start_ns
                 emit = c0 + (np.ceil((emit - c0) / ci_ns) * ci_ns).astype(np.int64)
             for g in range(groups):
-                await clock.sleep_until(int(emit[g]))
-                if self._stream is not rec:
-                    return
+                t_emit = int(emit[g])
+                if t_emit > clock.now_ns():  # groups due at one connection event go out together
+                    await clock.sleep_until(t_emit)
+                    if self._stream is not rec:
+                        return
                 outcome = [self._send_data(char, payload) for payload in payloads[g]]
                 if "dropped" in outcome:
                     self.stats.samples_dropped += m
