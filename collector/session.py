@@ -42,7 +42,7 @@ from collector.protocols import movesense as ms
 from collector.protocols import witmotion as wm
 from collector.protocols.base import BATTERY_LEVEL_UUID, BATTERY_SERVICE_UUID
 from collector.stream import StreamAssembler
-from collector.timing import SYSTEM_CLOCK, Clock, wait_for
+from collector.timing import SYSTEM_CLOCK, Clock, hold, wait_for
 
 log = logging.getLogger(__name__)
 
@@ -448,7 +448,7 @@ class SensorSession:
         try:
             # scan, connect and start run on the radio's clock; a simulation
             # holds sensor time meanwhile (no effect on real sensors)
-            async with self._clock.hold():
+            async with hold(self._clock):
                 seen, client = await self._connect()
                 proto = self._resolve_protocol(seen, client)
                 self._setup_stream(proto)
@@ -457,7 +457,7 @@ class SensorSession:
         finally:
             self._client = None
             if client is not None:
-                async with self._clock.hold():
+                async with hold(self._clock):
                     await self._finish(client)
 
     async def _connect(self) -> tuple[Sighting, BleakClient]:

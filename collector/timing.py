@@ -76,14 +76,23 @@ class Clock(Protocol):
         """Sleep ``seconds`` of this clock's time."""
         ...
 
-    def hold(self) -> contextlib.AbstractAsyncContextManager[None]:
-        """Keep sensor time still during a host-side set-up phase.
 
-        A simulation's radio operations (scan, connect, GATT writes) run on
-        the host's wall clock; holding a virtual sensor clock meanwhile keeps
-        them from counting as sensor time. No effect on real clocks.
-        """
-        ...
+def hold(clock: Clock) -> contextlib.AbstractAsyncContextManager[None]:
+    """Keep sensor time still during a host-side set-up phase.
+
+    A simulation's radio operations (scan, connect, GATT writes) run on the
+    host's wall clock; holding a virtual sensor clock meanwhile keeps them
+    from counting as sensor time. Uses the clock's ``hold()`` or ``paused()``
+    (``firmware_sim.clock.SimClock``) when it has one; no effect otherwise
+    (real clocks). Optional, so any object with the three :class:`Clock`
+    methods is a clock.
+    """
+    for name in ("hold", "paused"):
+        method = getattr(clock, name, None)
+        if callable(method):
+            cm: contextlib.AbstractAsyncContextManager[None] = method()
+            return cm
+    return contextlib.nullcontext()
 
 
 class SystemClock:
@@ -97,9 +106,6 @@ class SystemClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
-
-    def hold(self) -> contextlib.AbstractAsyncContextManager[None]:
-        return contextlib.nullcontext()
 
 
 SYSTEM_CLOCK = SystemClock()
@@ -266,16 +272,17 @@ class LowerEnvelope:
         self._bins: dict[int, tuple[int, int, float]] = {}
         self._dev = 0.0  # last fitted slope deviation from nominal
         self._fit: LinearMap | None = None  # cached fit of the committed points
-        # bins (first, last, count) the slope was last fitted on: the hull is
-        # redone when a bin comes or goes, a lower point in a bin moves only c
-        self._slope_bins: tuple[int, int, int] | None = None
+        # newest bin when the slope was last fitted: the hull is redone every
+        # ~10 % of the window's bins (drift changes slowly); a lower point in
+        # a bin in between moves only the intercept
+        self._slope_last: int | None = None
 
     def clear(self) -> None:
         self._ref = None
         self._bins.clear()
         self._dev = 0.0
         self._fit = None
-        self._slope_bins = None
+        self._slope_last = None
 
     def __len__(self) -> int:
         return len(self._bins)
@@ -342,8 +349,9 @@ class LowerEnvelope:
         x0 = bins[keys[0]][0]  # hull arithmetic relative to the window's start
         x_ref, y_ref = self._ref
         xs = pts[:, 0] - x0
-        which = (keys[0], keys[-1], len(keys))
-        if not provisional and which == self._slope_bins:
+        refit_every = max(1, len(keys) // 10)
+        fresh = self._slope_last is not None and keys[-1] - self._slope_last < refit_every
+        if not provisional and fresh:
             dev = self._dev
             c = float(np.min(pts[:, 2] - dev * xs))
         else:
@@ -355,7 +363,7 @@ class LowerEnvelope:
                 min_span=self.min_span_x,
             )
             self._dev = dev
-            self._slope_bins = None if provisional else which
+            self._slope_last = None if provisional else keys[-1]
         # y(x) = y_ref + nominal·(x − x_ref) + c + dev·(x − x0); the big part stays integer
         base = self.nominal_slope * (x0 - x_ref)
         fitted = LinearMap(

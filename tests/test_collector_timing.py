@@ -357,3 +357,32 @@ async def test_sensor_clock_adapter_and_wait_for_count_sensor_time() -> None:
     assert await wait_for(asyncio.sleep(0, "done"), 1.0, clock) == "done"
     with pytest.raises(TypeError, match="not a clock"):
         as_clock(object())
+
+
+async def test_hold_uses_the_clocks_own_hold_or_paused_and_is_optional() -> None:
+    import contextlib
+
+    from collector.timing import SYSTEM_CLOCK, hold
+
+    entered: list[str] = []
+
+    class Pausable:
+        def now_ns(self) -> int:
+            return T0_NS
+
+        def monotonic(self) -> float:
+            return 0.0
+
+        async def sleep(self, seconds: float) -> None:
+            return None
+
+        @contextlib.asynccontextmanager
+        async def paused(self):  # type: ignore[no-untyped-def]
+            entered.append("paused")
+            yield
+
+    async with hold(Pausable()):
+        pass
+    async with hold(SYSTEM_CLOCK):  # real clocks: nothing to hold
+        pass
+    assert entered == ["paused"]
