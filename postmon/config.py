@@ -22,7 +22,7 @@ from typing import Any, Literal, TypeVar
 
 from postmon.errors import ConfigError
 from postmon.security.pseudonym import check_pseudonym, check_site
-from postmon.security.redact import register_secret
+from postmon.security.redact import install_log_redaction, register_secret
 
 T = TypeVar("T")
 
@@ -376,4 +376,8 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
                     hint=f"set {env} in the environment "
                     f"(or {env}_FILE pointing to a chmod-600 file)",
                 )
-    return _apply_env(from_table(Config, table))
+    cfg = _apply_env(from_table(Config, table))
+    # every command loads its config after logging is set up: from here on the
+    # secrets just read (and their HTTP Basic forms) are redacted from all logs
+    install_log_redaction(usernames=[cfg.influxdb.username, cfg.mqtt.username])
+    return cfg

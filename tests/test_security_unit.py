@@ -228,3 +228,30 @@ def test_ca_kept_across_runs_keys_owner_only(tmp_path: Path) -> None:
     cert = x509.load_pem_x509_certificate(second.server_cert.read_bytes())
     ca = x509.load_pem_x509_certificate(ca_bytes)
     cert.verify_directly_issued_by(ca)
+
+
+def test_loading_the_config_redacts_its_secrets_from_every_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Any command (ingest, run, ...) loads its config after logging is set up:
+    from then on its secrets are redacted, whatever logs them."""
+    secret = "Kx9-loaded-from-env-Q2"
+    monkeypatch.setenv("POSTMON_INFLUX_PASSWORD", secret)
+    cfg_file = tmp_path / "c.toml"
+    cfg_file.write_text('[influxdb]\nusername = "ingest_w"\n')
+    buf = io.StringIO()
+    handler = logging.StreamHandler(buf)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        cfg = load_config(cfg_file)
+        assert cfg.influxdb.password == secret
+        basic = base64.b64encode(f"ingest_w:{secret}".encode()).decode()
+        logging.getLogger("some.library").warning(
+            "sent Authorization: Basic %s / %s", basic, secret
+        )
+    finally:
+        root.removeHandler(handler)
+    assert secret not in buf.getvalue()
+    assert basic not in buf.getvalue()
+    assert buf.getvalue().count(REDACTED) == 2

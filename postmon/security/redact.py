@@ -41,11 +41,19 @@ class SecretFilter(logging.Filter):
 
     def __init__(self) -> None:
         super().__init__("postmon.redact")
-        self._secrets: set[str] = set()
+        self._secrets: set[str] = set()  # everything to redact
+        self._raw: set[str] = set()  # the secrets themselves (not derived forms)
 
     def add(self, *values: str) -> None:
         # very short values would redact ordinary words; real secrets are long
-        self._secrets.update(v for v in values if v and len(v) >= 6)
+        new = {v for v in values if v and len(v) >= 6}
+        self._raw.update(new)
+        self._secrets.update(new)
+
+    def add_basic_forms(self, usernames: Iterable[str]) -> None:
+        """Also redact ``base64(user:secret)`` for every raw secret known."""
+        for raw in list(self._raw):
+            self._secrets.update(secret_forms(raw, usernames))
 
     def __repr__(self) -> str:
         return f"SecretFilter({len(self._secrets)} secrets)"
@@ -80,7 +88,8 @@ def register_secret(secret: str, usernames: Iterable[str] = ()) -> None:
     """Remember ``secret`` so the log filter redacts it (called by every
     place postmon reads or writes a secret)."""
     if secret:
-        _FILTER.add(*secret_forms(secret, usernames))
+        _FILTER.add(secret)
+        _FILTER.add_basic_forms(usernames)
 
 
 def install_log_redaction(
@@ -88,9 +97,12 @@ def install_log_redaction(
 ) -> SecretFilter:
     """Redact ``secrets`` (and their Basic-auth forms for ``usernames``) and
     every registered secret from all root handlers' output."""
-    names = list(usernames)
+    names = [u for u in usernames if u]
     for s in secrets:
         register_secret(s, names)
+    if names:
+        # Basic-auth forms of the secrets registered before the user names were known
+        _FILTER.add_basic_forms(names)
     root = logging.getLogger()
     for handler in root.handlers:
         if _FILTER not in handler.filters:
