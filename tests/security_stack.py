@@ -101,7 +101,7 @@ def secure_stack_fixture() -> Iterator[SecureStack]:
         os.chmod(base, 0o711)
         cfg = _config()
         out = base / "provisioned"
-        _accounts, files = provision(cfg, out)
+        _accounts, files = provision(cfg, out, wearer_apps=True)
         certs = make_ca_and_server(out / "tls")
         mqtt_port, tls_port = free_port(), free_port()
         probe = dataclasses.replace(

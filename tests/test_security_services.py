@@ -165,6 +165,25 @@ def test_ingest_reads_all_sites_via_shared_subscription_but_cannot_publish(
     assert denied.value == NOT_AUTHORIZED
 
 
+def test_wearer_app_sees_only_its_own_nudges(secure_stack: SecureStack) -> None:
+    from postmon.security.mqtt_acl import app_user
+
+    s = secure_stack
+    with (
+        session(s.mqtt(app_user("p001"))) as app,
+        session(s.mqtt(collector_user(SITE_A))) as col,
+    ):
+        inbox = Inbox(app)
+        app.subscribe(f"{ROOT}/{SITE_A}/#")
+        for wearer in ("p002", "p001"):  # p002's first: it would arrive before p001's
+            col.publish(f"{ROOT}/{SITE_A}/{wearer}/epochs", f"{wearer}-epochs".encode())
+            col.publish(f"{ROOT}/{SITE_A}/{wearer}/nudges", f"{wearer}-nudge".encode())
+        inbox.wait_for(lambda items: (f"{ROOT}/{SITE_A}/p001/nudges", b"p001-nudge") in items)
+        forged = app.publish(f"{ROOT}/{SITE_A}/p001/nudges", b"from-app")
+    assert inbox.payloads() == [b"p001-nudge"]
+    assert forged.value == NOT_AUTHORIZED
+
+
 # ----------------------------------------------------------------------- TLS
 
 

@@ -107,6 +107,33 @@ def test_acl_text_for_two_sites() -> None:
     # rules[0] is a user line: there is no anonymous section granting anything
 
 
+def test_wearer_app_accounts_read_only_their_nudges() -> None:
+    cfg = Config(
+        mqtt=MqttConfig(topic_root="pm/v1"),
+        sensors=(
+            SensorPairing("AA", "p1", site="north"),
+            SensorPairing("BB", "p2", site="south"),
+            SensorPairing("CC", "p1", site="south"),  # one wearer, two sites (moved)
+        ),
+    )
+    assert [a.username for a in accounts_for(cfg)] == [
+        "collector-default",
+        "collector-north",
+        "collector-south",
+        "ingest",
+        "admin",
+    ]
+    acl = render_acl(accounts_for(cfg, wearer_apps=True), "pm/v1")
+    rules = [ln for ln in acl.splitlines() if ln and not ln.startswith("#")]
+    assert rules[-5:] == [
+        "user app-p1",
+        "topic read pm/v1/north/p1/nudges",
+        "topic read pm/v1/south/p1/nudges",
+        "user app-p2",
+        "topic read pm/v1/south/p2/nudges",
+    ]
+
+
 def test_acl_refuses_bad_extra_site() -> None:
     with pytest.raises(ValueError, match="site"):
         accounts_for(Config(), extra_sites=["a/#"])

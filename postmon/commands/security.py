@@ -37,6 +37,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     acl.add_argument("--out", required=True, type=Path, help="output directory")
     acl.add_argument("--site", action="append", default=[], help="an extra site (repeatable)")
     acl.add_argument("--rotate", action="store_true", help="new passwords for every account")
+    acl.add_argument(
+        "--wearer-apps",
+        action="store_true",
+        help="also one app-<wearer> account per paired wearer that may read only that wearer's "
+        "nudges (for the phone/desktop app showing them)",
+    )
     acl.set_defaults(func=run_mqtt_acl)
 
     tls = ss.add_parser(
@@ -114,7 +120,9 @@ def run_mqtt_acl(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config)
     try:
-        accounts, files = provision(cfg, args.out, extra_sites=args.site, rotate=args.rotate)
+        accounts, files = provision(
+            cfg, args.out, extra_sites=args.site, rotate=args.rotate, wearer_apps=args.wearer_apps
+        )
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     print(f"wrote {files.acl_file}, {files.password_file}, {files.conf_snippet}")

@@ -13,6 +13,9 @@ account                access                      why
                                                    they publish nothing
 ``admin``              readwrite ``<root>/#``      operations: erasure clears
                                                    retained messages
+``app-<wearer>``       read ``<root>/<site>/``     optional (``--wearer-apps``): the
+                       ``<wearer>/nudges``         wearer's phone/desktop app sees
+                                                   their nudges and nothing else
 =====================  ==========================  ===============================
 
 Mosquitto 2.0's ``acl_file`` checks are made per message, not per
@@ -39,7 +42,7 @@ from typing import Literal
 
 from postmon.config import Config
 from postmon.errors import PostmonError, Reason
-from postmon.security.pseudonym import check_site
+from postmon.security.pseudonym import check_pseudonym, check_site
 from postmon.security.secrets import (
     generate_password,
     read_secret_file,
@@ -66,16 +69,24 @@ class TopicGrant:
 @dataclass(frozen=True)
 class MqttAccount:
     username: str
-    role: Literal["collector", "ingest", "admin"]
+    role: Literal["collector", "ingest", "admin", "app"]
     grants: tuple[TopicGrant, ...]
     site: str | None = None
     #: filled only while provisioning; never shown
     password: str = field(default="", repr=False, compare=False)
 
 
-def accounts_for(cfg: Config, extra_sites: Iterable[str] = ()) -> tuple[MqttAccount, ...]:
+def app_user(wearer: str) -> str:
+    return f"app-{check_pseudonym(wearer)}"
+
+
+def accounts_for(
+    cfg: Config, extra_sites: Iterable[str] = (), *, wearer_apps: bool = False
+) -> tuple[MqttAccount, ...]:
     """One collector account per site (config's ``site``, every pairing's
-    ``site``, plus ``extra_sites``), one ingest and one admin account."""
+    ``site``, plus ``extra_sites``), one ingest and one admin account, and
+    with ``wearer_apps`` one read-only account per paired wearer for the
+    app that shows them their nudges."""
     root = cfg.mqtt.topic_root
     sites = sorted({cfg.site, *(s.site for s in cfg.sensors), *extra_sites})
     out = [
@@ -89,6 +100,15 @@ def accounts_for(cfg: Config, extra_sites: Iterable[str] = ()) -> tuple[MqttAcco
     ]
     out.append(MqttAccount(INGEST_USER, "ingest", (TopicGrant("read", f"{root}/#"),)))
     out.append(MqttAccount(ADMIN_USER, "admin", (TopicGrant("readwrite", f"{root}/#"),)))
+    if wearer_apps:
+        pairs = sorted({(s.wearer, s.site) for s in cfg.sensors})
+        for wearer in sorted({w for w, _ in pairs}):
+            grants = tuple(
+                TopicGrant("read", f"{root}/{site}/{wearer}/nudges")
+                for w, site in pairs
+                if w == wearer
+            )
+            out.append(MqttAccount(app_user(wearer), "app", grants))
     return tuple(out)
 
 
@@ -163,7 +183,12 @@ class MqttAclFiles:
 
 
 def provision(
-    cfg: Config, out: Path, *, extra_sites: Iterable[str] = (), rotate: bool = False
+    cfg: Config,
+    out: Path,
+    *,
+    extra_sites: Iterable[str] = (),
+    rotate: bool = False,
+    wearer_apps: bool = False,
 ) -> tuple[tuple[MqttAccount, ...], MqttAclFiles]:
     """Write ACL, password file, a mosquitto.conf snippet and one 0600
     password file per account (``OUT/secrets/mqtt-<user>.password``).
@@ -173,7 +198,7 @@ def provision(
     """
     out.mkdir(parents=True, exist_ok=True)
     sdir = secret_dir(out)
-    accounts = accounts_for(cfg, extra_sites)
+    accounts = accounts_for(cfg, extra_sites, wearer_apps=wearer_apps)
     creds: list[tuple[str, str]] = []
     secrets: dict[str, Path] = {}
     for acc in accounts:
