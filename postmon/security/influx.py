@@ -18,6 +18,7 @@ import base64
 import contextlib
 import json
 import logging
+import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -114,6 +115,8 @@ class InfluxHttp:
     username: str = ""
     password: str = field(default="", repr=False)
     timeout_s: float = 10.0
+    #: CA file for https:// (default: the system store, or $SSL_CERT_FILE)
+    ca_file: str = ""
 
     @classmethod
     def from_config(cls, cfg: InfluxConfig) -> InfluxHttp:
@@ -130,8 +133,9 @@ class InfluxHttp:
         if params:
             url += "?" + urllib.parse.urlencode(params)
         req = urllib.request.Request(url, data=body, method="POST", headers=self._headers())
+        ctx = ssl.create_default_context(cafile=self.ca_file) if self.ca_file else None
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
+            with urllib.request.urlopen(req, timeout=self.timeout_s, context=ctx) as resp:
                 return bytes(resp.read())
         except urllib.error.HTTPError as exc:
             text = exc.read().decode("utf-8", "replace")
@@ -139,6 +143,14 @@ class InfluxHttp:
                 exc.code, text, url=self.url, username=self.username, action=action
             ) from None  # the HTTPError carries the request, headers included: do not chain it
         except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            if isinstance(reason, ssl.SSLError):
+                raise PostmonError(
+                    f"TLS to InfluxDB at {self.url} failed: {reason}",
+                    Reason.AUTH_FAILED,
+                    hint="the server's certificate must be signed by a CA this host trusts: "
+                    "set SSL_CERT_FILE to the deployment's ca.crt (see docs/SECURITY.md)",
+                ) from None
             raise ServiceUnavailable(
                 f"InfluxDB at {self.url} is not reachable ({getattr(exc, 'reason', exc)})",
                 hint="check [influxdb] url; for the local services run `postmon services up`",

@@ -19,7 +19,10 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import ssl
 import time
+import urllib.error
+import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +30,13 @@ from pathlib import Path
 from postmon.config import MqttConfig, ServicesConfig
 from postmon.errors import PostmonError, Reason, ServiceUnavailable
 from postmon.security.mqtt import connect
-from postmon.services import START_TIMEOUT_S, LocalServices, Log, influx_ping
+from postmon.services import (
+    START_TIMEOUT_S,
+    LocalServices,
+    Log,
+    influx_ping,
+    mqtt_roundtrip,
+)
 
 BROKER_USER = "mosquitto"
 
@@ -90,10 +99,29 @@ class SecureLocalServices(LocalServices):
         *,
         broker: BrokerSecurity | None = None,
         influx_auth: bool = True,
+        influx_tls: tuple[Path, Path, Path] | None = None,
     ) -> None:
+        """``influx_tls``: (certificate, private key, CA that signed it): the
+        HTTP API then speaks only HTTPS."""
         super().__init__(cfg)
         self.broker = broker
         self.influx_auth = influx_auth
+        self.influx_tls = influx_tls
+
+    @property
+    def influx_url(self) -> str:
+        scheme = "https" if self.influx_tls else "http"
+        return f"{scheme}://127.0.0.1:{self.cfg.influx_port}"
+
+    def _influx_ready(self) -> bool:
+        if self.influx_tls is None:
+            return influx_ping(self.cfg.influx_port)
+        ctx = ssl.create_default_context(cafile=str(self.influx_tls[2]))
+        try:
+            with urllib.request.urlopen(f"{self.influx_url}/ping", timeout=1.0, context=ctx) as r:
+                return bool(r.status == 204)
+        except (OSError, urllib.error.URLError):
+            return False
 
     def _install_broker_file(
         self, src: Path, auth_dir: Path, owner: tuple[int, int] | None
@@ -146,29 +174,38 @@ class SecureLocalServices(LocalServices):
 
     def _influx_conf(self) -> Path:
         conf = super()._influx_conf()
-        if not self.influx_auth:
+        if not (self.influx_auth or self.influx_tls):
             return conf
         text = conf.read_text()
         if "[http]\n" not in text:
             raise RuntimeError(
                 "postmon.services' influxdb.conf changed; update SecureLocalServices"
             )
-        conf.write_text(text.replace("[http]\n", "[http]\n  auth-enabled = true\n", 1))
+        extra = "  auth-enabled = true\n" if self.influx_auth else ""
+        if self.influx_tls:
+            cert, key, _ca = self.influx_tls
+            extra += (
+                "  https-enabled = true\n"
+                f'  https-certificate = "{cert}"\n'
+                f'  https-private-key = "{key}"\n'
+            )
+        conf.write_text(text.replace("[http]\n", "[http]\n" + extra, 1))
         return conf
 
     def _wait(self, log: Log) -> None:
-        if self.broker is None:
-            super()._wait(log)
-            return
-        probe = self.broker.probe
+        probe = self.broker.probe if self.broker else None
         deadline = time.monotonic() + START_TIMEOUT_S
         influx_ok = mqtt_ok = False
         last: Exception | None = None
         while time.monotonic() < deadline and not (influx_ok and mqtt_ok):
-            influx_ok = influx_ok or influx_ping(self.cfg.influx_port)
+            influx_ok = influx_ok or self._influx_ready()
             if not mqtt_ok:
                 try:
-                    mqtt_ok = _roundtrip(probe)
+                    mqtt_ok = (
+                        _roundtrip(probe)
+                        if probe
+                        else mqtt_roundtrip(self.cfg.mqtt_port, timeout_s=1.0)
+                    )
                 except (PostmonError, OSError) as exc:
                     last = exc
             if not (influx_ok and mqtt_ok):
@@ -180,10 +217,10 @@ class SecureLocalServices(LocalServices):
             )
         if not mqtt_ok:
             raise ServiceUnavailable(
-                f"secured mosquitto did not route a message on 127.0.0.1:{probe.port} ({last})",
+                f"mosquitto did not route a message on 127.0.0.1:{self.cfg.mqtt_port} ({last})",
                 hint=f"see {self.root}/mosquitto/mosquitto.log and stdout.log",
             )
-        log("secured services ready: InfluxDB /ping ok, authenticated MQTT round trip ok")
+        log("secured services ready: InfluxDB /ping ok, MQTT round trip ok")
 
 
 def _roundtrip(cfg: MqttConfig) -> bool:
