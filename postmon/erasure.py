@@ -82,6 +82,8 @@ class ErasureReport:
     retained_topics: tuple[str, ...] | None  # found (and unless dry_run cleared); None: skipped
     #: spool directory or dead-letter file -> points (lines) of the wearer removed
     local_files: dict[str, int] = field(default_factory=dict)
+    #: where local spools were looked for (absolute), when they were
+    local_roots: tuple[str, ...] = ()
 
     def lines(self) -> list[str]:
         verb = "would erase" if self.dry_run else "erased"
@@ -97,6 +99,8 @@ class ErasureReport:
         if self.retained_topics is not None:
             out.append(f"  retained MQTT messages: {len(self.retained_topics)}")
             out.extend(f"    {t}" for t in self.retained_topics)
+        if self.local_roots:
+            out.append(f"  local spools looked for under: {', '.join(self.local_roots)}")
         out.append(f"  local spools and dead-letter files holding data: {len(self.local_files)}")
         out.extend(f"    {p}: {n} point(s)/line(s)" for p, n in sorted(self.local_files.items()))
         if self.influx_after is not None:
@@ -437,4 +441,9 @@ def erase_wearer(
                 f"of {wearer} after DROP SERIES",
                 hint="is a writer still sending their data? stop it and erase again",
             )
-    return ErasureReport(wearer, db, dry_run, before, after, retained, spooled)
+    roots = (
+        tuple(str(Path(d).resolve()) for d in (cfg.influxdb.spool_dir, cfg.mqtt.spool_dir))
+        if local
+        else ()
+    )
+    return ErasureReport(wearer, db, dry_run, before, after, retained, spooled, roots)

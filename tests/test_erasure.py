@@ -244,6 +244,7 @@ def test_cli_erase_at_debug_level_never_logs_secrets(
     assert run.returncode == 0, run.stderr
     assert f"wearer {GONE}: erased" in run.stdout
     assert "InfluxDB after: 0 series, 0 points remain" in run.stdout
+    assert f"local spools looked for under: {tmp_path / 'spool-influx'}" in run.stdout
     assert _count(s.http(READER_USER), s.database, GONE) == {}
     # debug logging was really on (the InfluxQL and paho's MQTT trace are there) ...
     assert "influxql: SHOW SERIES" in dry.stderr
