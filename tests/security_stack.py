@@ -91,7 +91,7 @@ def _config() -> Config:
     )
 
 
-@pytest.fixture(scope="session", name="secure_stack")
+@pytest.fixture(scope="module", name="secure_stack")
 def secure_stack_fixture() -> Iterator[SecureStack]:
     # not pytest's tmp_path: its parents are mode 0700, and Mosquitto drops to
     # its own user before it reads the password file, ACL and key
