@@ -108,7 +108,7 @@ class ActivityModel:
     incl_sd_deg: tuple[float, float, float, float]
     trans_prior: tuple[float, ...] = (0.99,) + (0.01 / 6,) * 6
     angle_weight: float = 0.05
-    trans_gamma: float = 1.0
+    trans_gamma: float = 0.5
     posture_switch_logp: float = 0.0
     walk_switch_logp: float = -4.0
 
@@ -169,7 +169,9 @@ def _nan_reduce(x: F64, fn: str) -> F64:
     return np.where(np.isfinite(r), r, 0.0)
 
 
-def window_features(feat: npt.NDArray[np.void], start: int, stop: int) -> tuple[F64, F64, F64]:
+def window_features(
+    feat: npt.NDArray[np.void], start: int, stop: int
+) -> tuple[F64, F64, F64, F64, F64]:
     """Walking and transition features for epochs ``start..stop-1`` of ``feat``.
 
     ``feat`` is a FEATURE_DTYPE array holding at least ``WINDOW_EPOCHS``
@@ -180,6 +182,7 @@ def window_features(feat: npt.NDArray[np.void], start: int, stop: int) -> tuple[
     walk_x : (n, len(WALK_FEATURES))
     trans_x : (n, len(TRANS_FEATURES)), unstandardised
     tilt_vec : (n, 3) up direction at the peak lean minus before (for the forward sign)
+    g_before, g_after : (n, 3) mean up direction 2-4 s before / after (unit)
     """
     w = WINDOW_EPOCHS
     n = stop - start
@@ -229,7 +232,7 @@ def window_features(feat: npt.NDArray[np.void], start: int, stop: int) -> tuple[
     it = np.nan_to_num(feat["intensity_g"][idx[:, w]].astype(np.float64), nan=0.0)
     lv = np.log(vsd + 1e-3)
     walk_x = np.stack([np.ones(n), gac, lv, np.log(it + 1e-3), gac * lv], axis=1)
-    return walk_x, trans_x, tilt_vec
+    return walk_x, trans_x, tilt_vec, gb, ga
 
 
 def walk_probability(model: ActivityModel, walk_x: F64) -> F64:
@@ -249,19 +252,34 @@ def transition_probabilities(model: ActivityModel, trans_x: F64) -> F64:
     return e / e.sum(axis=1, keepdims=True)
 
 
+def angle_loglik(model: ActivityModel, incl_deg: F64) -> F64:
+    """Per-second angle evidence (n, 4): weighted Gaussian log-likelihood of the
+    inclination from the upright reference for each state; 0 where unknown (NaN)."""
+    out = np.zeros((incl_deg.shape[0], N_STATES))
+    has_angle = np.isfinite(incl_deg)
+    if has_angle.any():
+        mu = np.asarray(model.incl_mean_deg)
+        sd = np.asarray(model.incl_sd_deg)
+        z = (incl_deg[has_angle, None] - mu[None, :]) / sd[None, :]
+        ll = -0.5 * z**2 - np.log(sd)[None, :]
+        ll -= ll.max(axis=1, keepdims=True)
+        out[has_angle] = model.angle_weight * ll
+    return out
+
+
 def hmm_inputs(
     model: ActivityModel,
     p_walk: F64,
     p_trans: F64,
-    incl_deg: F64,
     informative: npt.NDArray[np.bool_],
     is_peak: npt.NDArray[np.bool_],
 ) -> tuple[F64, F64]:
-    """Emission log-likelihoods (n, 4) and transition log-probabilities (n, 4, 4).
+    """Motion emissions (n, 4) and transition log-probabilities (n, 4, 4).
 
-    ``logt[t, i, j]`` is log P(state j at t | state i at t-1). ``incl_deg`` is
-    NaN where no upright reference is known; ``informative`` is False for
-    epochs without data (their emissions are flat).
+    ``logt[t, i, j]`` is log P(state j at t | state i at t-1). The angle
+    evidence (``angle_loglik``) is added by the decoder once the upright
+    reference is known. ``informative`` is False for epochs without data
+    (their emissions are flat).
     """
     n = p_walk.shape[0]
     eps = 1e-6
@@ -269,34 +287,39 @@ def hmm_inputs(
     pw = np.clip(p_walk, eps, 1 - eps)
     em[:, WALK] = np.log(pw)
     em[:, :WALK] = np.log1p(-pw)[:, None]
-    mu = np.asarray(model.incl_mean_deg)
-    sd = np.asarray(model.incl_sd_deg)
-    has_angle = np.isfinite(incl_deg)
-    if has_angle.any():
-        z = (incl_deg[has_angle, None] - mu[None, :]) / sd[None, :]
-        ll = -0.5 * z**2 - np.log(sd)[None, :]
-        ll -= ll.max(axis=1, keepdims=True)
-        em[has_angle] += model.angle_weight * ll
     em[~informative] = 0.0
     # Posture changes happen only at a movement peak: the second where the
-    # probability of "some transition" is highest within +-PEAK_RADIUS s. There,
-    # staying costs log P(none) and switching i->j costs log P(i->j) (tempered),
-    # so one burst of movement yields at most one change and its type is read
-    # from the classifier together with the postures' own evidence around it.
-    with np.errstate(divide="ignore"):
-        lp = model.trans_gamma * np.log(np.maximum(p_trans, 1e-12))
-    lp[~is_peak] = 0.0
+    # probability of "some transition" is highest within +-PEAK_RADIUS s, so one
+    # burst of movement yields at most one change. There, P(next state | state,
+    # features) is the classifier's probability of each transition that can
+    # start from that state, renormalised over those and "none" (tempered by
+    # trans_gamma): evidence of a stand-to-sit moves a standing wearer but says
+    # nothing against a sitting one.
+    g = model.trans_gamma
+    pg = np.maximum(p_trans, 1e-12) ** g
     logt = np.full((n, N_STATES, N_STATES), -np.inf)
-    for c, (_, a, b) in enumerate(TRANSITIONS, start=1):
-        logt[:, a, b] = np.where(is_peak, model.posture_switch_logp + lp[:, c], -np.inf)
-    # walking starts and stops from standing at any second
-    logt[:, STAND, WALK] = model.walk_switch_logp
-    logt[:, WALK, STAND] = model.walk_switch_logp
-    # sitting straight into walking (or back) only through a sit/stand transition
-    logt[:, SIT, WALK] = np.where(is_peak, model.posture_switch_logp + lp[:, 2], -np.inf)
-    logt[:, WALK, SIT] = np.where(is_peak, model.posture_switch_logp + lp[:, 1], -np.inf)
     d = np.arange(N_STATES)
-    logt[:, d, d] = lp[:, 0:1]
+    logt[:, d, d] = 0.0
+    walk_sw = model.walk_switch_logp
+    logt[:, STAND, WALK] = walk_sw
+    logt[:, WALK, STAND] = walk_sw
+    pk = np.flatnonzero(is_peak)
+    if pk.size:
+        q = pg[pk]
+        out_classes: dict[int, list[tuple[int, int]]] = {LIE: [], SIT: [], STAND: [], WALK: []}
+        for c, (_, a, b) in enumerate(TRANSITIONS, start=1):
+            out_classes[a].append((c, b))
+        # walking ends in sitting only through a stand-to-sit (and back)
+        out_classes[WALK].append((1, SIT))
+        for i, outs in out_classes.items():
+            norm = q[:, 0] + sum(q[:, c] for c, _ in outs)
+            lt = logt[pk]
+            lt[:, i, i] = np.log(q[:, 0] / norm)
+            for c, j in outs:
+                lt[:, i, j] = np.log(q[:, c] / norm)
+            logt[pk] = lt
+        # sitting straight into walking: a sit-to-stand, then walking at once
+        logt[pk, SIT, WALK] = logt[pk, SIT, STAND] + walk_sw
     return em, logt
 
 
@@ -314,3 +337,43 @@ def movement_peaks(p_trans: F64, radius: int) -> npt.NDArray[np.bool_]:
     before = win[:, :radius].max(axis=1) if radius else np.full(n, -np.inf)
     after = win[:, radius + 1 :].max(axis=1) if radius else np.full(n, -np.inf)
     return (centre > before) & (centre >= after) & (centre > MIN_PEAK)
+
+
+def viterbi(delta0: F64, em: F64, logt: F64) -> npt.NDArray[np.int64]:
+    """Most probable state path (n,) given initial log scores (4,), emissions
+    (n, 4) and transition log-probabilities (n, 4, 4).
+
+    A plain loop over seconds on Python floats: with four states this is
+    several times faster than a few numpy calls per step.
+    """
+    n = em.shape[0]
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    ns = N_STATES
+    bp = [[0] * ns for _ in range(n)]
+    d = [float(x) for x in delta0]
+    em_l = em.tolist()
+    lt_l = logt.tolist()
+    for t in range(n):
+        lt_t = lt_l[t]
+        e_t = em_l[t]
+        row = bp[t]
+        nd = [0.0] * ns
+        for j in range(ns):
+            best = d[0] + lt_t[0][j]
+            bi = 0
+            for i in range(1, ns):
+                v = d[i] + lt_t[i][j]
+                if v > best:
+                    best = v
+                    bi = i
+            nd[j] = best + e_t[j]
+            row[j] = bi
+        m = max(nd)
+        d = [x - m for x in nd]
+    path = np.empty(n, dtype=np.int64)
+    st = max(range(ns), key=d.__getitem__)
+    for t in range(n - 1, -1, -1):
+        path[t] = st
+        st = bp[t][st]
+    return path

@@ -237,7 +237,10 @@ class GravityFilter:
         else:
             zs += [z[1], z[2]]
         unit = g / np.linalg.norm(g, axis=1, keepdims=True)
-        vert = np.einsum("ij,ij->i", acc - g, unit)  # body acc along up (g)
+        # body acceleration along up (g). a.u - 1 rather than (a - g).u: the
+        # filtered g shrinks while it turns (an average of directions), and a
+        # direction error e only costs 1 - cos(e) here
+        vert = np.einsum("ij,ij->i", acc, unit) - 1.0
         # high-pass (remove bias), then leaky integration to velocity (m/s)
         va = self.vert_alpha
         vz = z[3]

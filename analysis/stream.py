@@ -11,10 +11,10 @@ Pipeline per wearer::
     samples -> Resampler -> GravityFilter -> FeatureExtractor   (causal, per sample)
             -> window features (needs WINDOW_EPOCHS s of look-ahead)
             -> gait / transition probabilities, angle vs reference
-            -> HMM forward step (Viterbi)                        (per epoch)
-            -> every ``commit_block_s``: backtrack, commit the oldest block
-               once ``decision_lag_s`` of look-ahead exists, re-root the
-               Viterbi on the committed state, emit epochs + events.
+            -> every ``commit_block_s``, once ``decision_lag_s`` of look-ahead
+               exists: add the angle evidence with the upright reference known
+               *now*, Viterbi from the last committed state over the whole
+               look-ahead, commit the oldest block, emit epochs + events.
 
 Memory per wearer is bounded by the look-ahead (about 40 KB with the
 defaults, see ``state_nbytes``); nothing grows with the recording length.
@@ -39,9 +39,11 @@ from analysis.activity import (
     WALK,
     WINDOW_EPOCHS,
     ActivityModel,
+    angle_loglik,
     hmm_inputs,
     movement_peaks,
     transition_probabilities,
+    viterbi,
     walk_probability,
     window_features,
 )
@@ -67,6 +69,10 @@ _TRANS_CLASS = {name: i for i, (name, _, _) in enumerate(TRANSITIONS, start=1)}
 _STATE_CODE = np.array([int(a) for a in STATES], dtype=np.int8)
 #: an epoch with less data than this carries no evidence
 _MIN_COVERAGE = 0.2
+#: a sit/stand transition this probable anchors the fallback upright reference
+_CONFIDENT = 0.8
+#: a transition is reported from a posture held at least this long (s)
+_MIN_HELD_S = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,16 +151,15 @@ class WearerAnalyzer:
         self._n_committed = 0
         self._started = False
         self._finished = False
-        self._delta = np.zeros(N_STATES)
         # per entered, uncommitted epoch
         self._em = np.zeros((0, N_STATES))
         self._lt = np.zeros((0, N_STATES, N_STATES))
-        self._bp = np.zeros((0, N_STATES), dtype=np.int8)
         self._pwalk = np.zeros(0)
         self._ptrans = np.zeros((0, len(TRANSITIONS) + 1))
         self._tilt = np.zeros((0, 3))
         self._cand = np.zeros(0, dtype=bool)
         self._last_state = -1
+        self._run_len = 0  # seconds the last committed state has lasted
         self._cand_run_start = -1  # absolute index where the current candidate run began
 
     # ------------------------------------------------------------------ API
@@ -204,7 +209,7 @@ class WearerAnalyzer:
 
     def state_nbytes(self) -> int:
         """Bytes of numeric state held for this wearer (arrays and carried samples)."""
-        n = self._buf.nbytes + self._em.nbytes + self._lt.nbytes + self._bp.nbytes
+        n = self._buf.nbytes + self._em.nbytes + self._lt.nbytes
         n += self._pwalk.nbytes + self._ptrans.nbytes + self._tilt.nbytes + self._cand.nbytes
         fx = self._features
         n += fx.hist_vert.nbytes + fx.hist_body.nbytes
@@ -215,7 +220,7 @@ class WearerAnalyzer:
         rs = self._resampler
         n += 0 if rs.box_zi is None else rs.box_zi.nbytes
         n += 0 if rs.last_row is None else rs.last_row.nbytes
-        n += self._ref.state_bytes + self._delta.nbytes + 256  # scalars
+        n += self._ref.state_bytes + 256  # scalars
         return int(n)
 
     # ------------------------------------------------------------ internals
@@ -246,97 +251,88 @@ class WearerAnalyzer:
             m |= (t_ns >= a) & (t_ns + NS_PER_S <= b)
         return m
 
-    def _per_epoch_up(
+    def _update_reference(
         self,
-        g: F64,
+        f: npt.NDArray[np.void],
         p_walk: F64,
+        p_trans: F64,
+        peaks: npt.NDArray[np.bool_],
         informative: npt.NDArray[np.bool_],
-        t_ns: npt.NDArray[np.int64],
-        cov_k6: F64,
-    ) -> F64:
-        """Upright reference valid for each entering epoch (from earlier epochs only)."""
+        g_before: F64,
+        g_after: F64,
+    ) -> None:
+        """Feed the upright-reference evidence of newly entered seconds."""
         ref = self._ref
+        g = f["g"]
         okg = np.isfinite(g).all(axis=1) & informative
         wmask = okg & (p_walk > 0.8)
-        cmask = okg & self._in_calibration(t_ns)
-        gw = np.where(wmask[:, None], g, 0.0)
-        gc = np.where(cmask[:, None], g, 0.0)
-        # exclusive cumulative sums: epoch t sees the evidence of epochs < t
-        cw = ref.walk_sum + np.cumsum(gw, axis=0) - gw
-        nw = ref.walk_n + np.cumsum(wmask) - wmask
-        cc = ref.calib_sum + np.cumsum(gc, axis=0) - gc
-        nc = ref.calib_n + np.cumsum(cmask) - cmask
-        up = np.full_like(g, np.nan)
-        if ref.posture_n >= 5:
-            up[:] = ref.posture_sum / np.linalg.norm(ref.posture_sum)
-        use_w = nw >= ref.walking_min_s
-        up[use_w] = cw[use_w]
-        use_c = nc >= 1
-        up[use_c] = cc[use_c]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            up /= np.linalg.norm(up, axis=1, keepdims=True)
         if wmask.any():
-            ref.add_walking(g[wmask], cov_k6[wmask])
+            ref.add_walking(g[wmask], f["hcovk"][wmask])
+        cmask = okg & self._in_calibration(f["time_ns"])
         if cmask.any():
             ref.add_calibration(g[cmask])
-        return up
+        # Before any walking: a confident sit-to-stand ends in standing, a
+        # confident stand-to-sit starts from it (fallback reference).
+        if ref.walk_n < ref.walking_min_s:
+            for sel, gg in (
+                (peaks & (p_trans[:, 2] > _CONFIDENT), g_after),
+                (peaks & (p_trans[:, 1] > _CONFIDENT), g_before),
+            ):
+                ok = sel & np.isfinite(gg).all(axis=1)
+                if ok.any():
+                    ref.add_standing(np.repeat(gg[ok], 3, axis=0))
 
     def _enter(self, a0: int, a1: int) -> None:
-        """Compute evidence for absolute epochs a0..a1-1 and run the forward pass."""
+        """Compute the evidence for absolute epochs a0..a1-1 (decoded at commit)."""
         s = self.settings
         k0, k1 = a0 - self._buf_start, a1 - self._buf_start
         r = PEAK_RADIUS
-        walk_x, trans_x, tilt = window_features(self._buf, k0 - r, k1 + r)
+        walk_x, trans_x, tilt, gb, ga = window_features(self._buf, k0 - r, k1 + r)
         pw = walk_probability(self.model, walk_x)[r:-r]
         pt_ctx = transition_probabilities(self.model, trans_x)
-        f_ctx = self._buf[k0 - r : k1 + r]
-        pt_ctx[f_ctx["coverage"] < _MIN_COVERAGE] = np.eye(pt_ctx.shape[1])[0]
+        # no transition is placed where its window lacks data (stream start, gaps)
+        ctx_ok = self._buf["coverage"] >= _MIN_COVERAGE
+        win = np.lib.stride_tricks.sliding_window_view(
+            ctx_ok[k0 - r - WINDOW_EPOCHS : k1 + r + WINDOW_EPOCHS], 2 * WINDOW_EPOCHS + 1
+        )
+        pt_ctx[~win.all(axis=1)] = np.eye(pt_ctx.shape[1])[0]
         peaks = movement_peaks(pt_ctx, r)
         pt = pt_ctx[r:-r]
-        tilt = tilt[r:-r]
         f = self._buf[k0:k1]
-        cov = f["coverage"].astype(np.float64)
-        informative = cov >= _MIN_COVERAGE
-        g = f["g"]
-        up = self._per_epoch_up(g, pw, informative, f["time_ns"], f["hcovk"])
-        with np.errstate(invalid="ignore"):
-            incl = np.degrees(np.arccos(np.clip(np.einsum("ij,ij->i", g, up), -1.0, 1.0)))
-        em, lt = hmm_inputs(self.model, pw, pt, incl, informative, peaks)
+        informative = f["coverage"] >= _MIN_COVERAGE
+        self._update_reference(f, pw, pt, peaks, informative, gb[r:-r], ga[r:-r])
+        em, lt = hmm_inputs(self.model, pw, pt, informative, peaks)
         # non-wear candidates: no data, or only sensor noise (no breathing-level tilt jitter)
         cand = ~informative | (
             (f["tilt_sd_deg"] < s.nonwear_tilt_sd_deg) & (f["intensity_g"] < s.static_intensity_g)
         )
-        # Viterbi forward pass (max-product in log space), one step per epoch
-        n = a1 - a0
-        bp = np.empty((n, N_STATES), dtype=np.int8)
-        d = self._delta
-        if self._n_entered == 0 and self._last_state < 0:
-            d = np.zeros(N_STATES)
-        for t in range(n):
-            m = d[:, None] + lt[t]
-            bi = m.argmax(axis=0)
-            bp[t] = bi
-            d = m[bi, np.arange(N_STATES)] + em[t]
-            d -= d.max()
-        self._delta = d
         self._em = np.concatenate((self._em, em))
         self._lt = np.concatenate((self._lt, lt))
-        self._bp = np.concatenate((self._bp, bp))
         self._pwalk = np.concatenate((self._pwalk, pw))
         self._ptrans = np.concatenate((self._ptrans, pt))
-        self._tilt = np.concatenate((self._tilt, tilt))
+        self._tilt = np.concatenate((self._tilt, tilt[r:-r]))
         self._cand = np.concatenate((self._cand, cand))
         self._n_entered = a1
 
-    def _backtrack(self) -> npt.NDArray[np.int64]:
-        p = self._bp.shape[0]
-        path = np.empty(p, dtype=np.int64)
-        st = int(np.argmax(self._delta))
-        bp = self._bp
-        for k in range(p - 1, -1, -1):
-            path[k] = st
-            st = int(bp[k, st])
-        return path
+    def _decode(self) -> npt.NDArray[np.int64]:
+        """Viterbi over all entered, uncommitted seconds from the committed state,
+        with the angle evidence of the upright reference known now."""
+        k0 = self._n_committed - self._buf_start
+        p = self._em.shape[0]
+        g = self._buf["g"][k0 : k0 + p]
+        ref = self._ref.reference()
+        if ref is None:
+            incl = np.full(p, np.nan)
+        else:
+            with np.errstate(invalid="ignore"):
+                incl = np.degrees(np.arccos(np.clip(g @ ref.up, -1.0, 1.0)))
+        em = self._em + angle_loglik(self.model, incl)
+        em[self._buf["coverage"][k0 : k0 + p] < _MIN_COVERAGE] = 0.0
+        d = np.zeros(N_STATES)
+        if self._last_state >= 0:
+            d = np.full(N_STATES, -1e9)
+            d[self._last_state] = 0.0
+        return viterbi(d, em, self._lt)
 
     def _nonwear(self, b: int) -> npt.NDArray[np.bool_]:
         """Which of the next ``b`` epochs to commit are non-wear.
@@ -377,24 +373,7 @@ class WearerAnalyzer:
         if b <= 0:
             return AnalysisOutput(empty_epochs(0), ())
         s = self.settings
-        path = self._backtrack()
-        states = path[:b]
-        # re-root the forward pass on the committed last state
-        d = np.full(N_STATES, -np.inf)
-        d[states[-1]] = 0.0
-        rest_lt, rest_em = self._lt[b:], self._em[b:]
-        nb = np.empty((rest_lt.shape[0], N_STATES), dtype=np.int8)
-        for t in range(rest_lt.shape[0]):
-            m = d[:, None] + rest_lt[t]
-            bi = m.argmax(axis=0)
-            nb[t] = bi
-            d = m[bi, np.arange(N_STATES)] + rest_em[t]
-            d -= d.max()
-        if rest_lt.shape[0]:
-            self._delta = d
-        else:
-            self._delta = np.where(np.isfinite(d), d, -1e9)
-        self._delta = np.where(np.isfinite(self._delta), self._delta, -1e9)
+        states = self._decode()[:b]
 
         k0 = self._n_committed - self._buf_start
         f = self._buf[k0 : k0 + b]
@@ -427,9 +406,18 @@ class WearerAnalyzer:
         events: list[Event] = []
         prev = np.concatenate(([self._last_state], states[:-1]))
         changed = np.flatnonzero((prev != states) & (prev >= 0))
+        # length of the posture run before each second (for the report rule below)
+        run_before = np.zeros(b, dtype=np.int64)
+        run = self._run_len
+        for i in range(b):
+            run_before[i] = run
+            run = 1 if prev[i] != states[i] else run + 1
+        self._run_len = run
         for i in changed.tolist():
             kind = _KIND.get((int(prev[i]), int(states[i])))
-            if kind is None or nonwear[i]:
+            # a transition is reported only from a posture held for a few seconds:
+            # not at the very start of a stream, where the first posture is unknown
+            if kind is None or nonwear[i] or run_before[i] < _MIN_HELD_S:
                 continue
             c = _TRANS_CLASS.get(kind, 0)
             p = float(self._ptrans[i, c]) if c else 0.0
@@ -447,7 +435,7 @@ class WearerAnalyzer:
         events.extend(self._tracker.push(ep))
         self._last_state = int(states[-1])
         # drop committed per-epoch state
-        self._em, self._lt, self._bp = self._em[b:], self._lt[b:], nb
+        self._em, self._lt = self._em[b:], self._lt[b:]
         self._pwalk, self._ptrans = self._pwalk[b:], self._ptrans[b:]
         self._tilt, self._cand = self._tilt[b:], self._cand[b:]
         self._n_committed += b

@@ -60,7 +60,7 @@ def experiment_rows(ex: Experiment, settings: AnalysisSettings) -> dict[str, F64
     w = WINDOW_EPOCHS
     ne = feat.size
     fp = np.concatenate((_nan_features(w, -w * NS_PER_S), feat, _nan_features(w, ne * NS_PER_S)))
-    walk_x, trans_x, _ = window_features(fp, w, w + ne)
+    walk_x, trans_x, _, _, _ = window_features(fp, w, w + ne)
     truth = ex.epoch_truth()[:ne]
     truth = np.concatenate((truth, np.full(ne - truth.size, "")))
     walk_y = np.where(truth == "walking", 1.0, np.where(truth == "", -1.0, 0.0))
