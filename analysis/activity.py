@@ -45,6 +45,8 @@ WINDOW_EPOCHS = 4
 PEAK_RADIUS = 3
 #: ... if its probability of being some transition exceeds this.
 MIN_PEAK = 0.05
+#: log-probability of a change of state in a second whose transition window lacks data
+UNKNOWN_SWITCH_LOGP = -3.0
 
 #: HMM states (subset of Activity; order = state index)
 STATES: tuple[Activity, ...] = (
@@ -273,6 +275,7 @@ def hmm_inputs(
     p_trans: F64,
     informative: npt.NDArray[np.bool_],
     is_peak: npt.NDArray[np.bool_],
+    unknown: npt.NDArray[np.bool_] | None = None,
 ) -> tuple[F64, F64]:
     """Motion emissions (n, 4) and transition log-probabilities (n, 4, 4).
 
@@ -320,6 +323,15 @@ def hmm_inputs(
             logt[pk] = lt
         # sitting straight into walking: a sit-to-stand, then walking at once
         logt[pk, SIT, WALK] = logt[pk, SIT, STAND] + walk_sw
+    # Where the transition window lacks data (start of a stream, around gaps)
+    # transitions cannot be assessed, so none is ruled out: any change is
+    # allowed at a modest cost instead of freezing an unknown first posture.
+    if unknown is not None and unknown.any():
+        uk = np.flatnonzero(unknown)
+        lt = logt[uk]
+        lt = np.maximum(lt, UNKNOWN_SWITCH_LOGP)
+        lt[:, d, d] = 0.0
+        logt[uk] = lt
     return em, logt
 
 

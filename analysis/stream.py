@@ -295,13 +295,14 @@ class WearerAnalyzer:
         win = np.lib.stride_tricks.sliding_window_view(
             ctx_ok[k0 - r - WINDOW_EPOCHS : k1 + r + WINDOW_EPOCHS], 2 * WINDOW_EPOCHS + 1
         )
-        pt_ctx[~win.all(axis=1)] = np.eye(pt_ctx.shape[1])[0]
+        complete = win.all(axis=1)
+        pt_ctx[~complete] = np.eye(pt_ctx.shape[1])[0]
         peaks = movement_peaks(pt_ctx, r)
         pt = pt_ctx[r:-r]
         f = self._buf[k0:k1]
         informative = f["coverage"] >= _MIN_COVERAGE
         self._update_reference(f, pw, pt, peaks, informative, gb[r:-r], ga[r:-r])
-        em, lt = hmm_inputs(self.model, pw, pt, informative, peaks)
+        em, lt = hmm_inputs(self.model, pw, pt, informative, peaks, ~complete[r:-r])
         # non-wear candidates: no data, or only sensor noise (no breathing-level tilt jitter)
         cand = ~informative | (
             (f["tilt_sd_deg"] < s.nonwear_tilt_sd_deg) & (f["intensity_g"] < s.static_intensity_g)
