@@ -351,40 +351,81 @@ def movement_peaks(p_trans: F64, radius: int) -> npt.NDArray[np.bool_]:
     return (centre > before) & (centre >= after) & (centre > MIN_PEAK)
 
 
-def viterbi(delta0: F64, em: F64, logt: F64) -> npt.NDArray[np.int64]:
-    """Most probable state path (n,) given initial log scores (4,), emissions
-    (n, 4) and transition log-probabilities (n, 4, 4).
+def viterbi(
+    delta0: F64,
+    em: F64,
+    special: npt.NDArray[np.bool_],
+    logt_special: F64,
+    walk_switch_logp: float,
+) -> npt.NDArray[np.int64]:
+    """Most probable state path (n,) of the activity HMM.
 
-    A plain loop over seconds on Python floats: with four states this is
-    several times faster than a few numpy calls per step.
+    Parameters
+    ----------
+    delta0 : (4,) initial log scores
+    em : (n, 4) emission log-likelihoods
+    special : (n,) seconds with their own transition matrix (movement peaks,
+        seconds without transition context); every other second only allows
+        standing <-> walking at ``walk_switch_logp`` (see ``hmm_inputs``)
+    logt_special : (special.sum(), 4, 4) transition log-probabilities of those
+
+    Notes
+    -----
+    Plain Python floats: most seconds take the two-state fast path, the few
+    special ones the full 4 x 4 max-product; both are much cheaper than numpy
+    calls per step for four states.
     """
     n = em.shape[0]
     if n == 0:
         return np.zeros(0, dtype=np.int64)
     ns = N_STATES
-    bp = [[0] * ns for _ in range(n)]
-    d = [float(x) for x in delta0]
+    c = float(walk_switch_logp)
+    bp: list[tuple[int, ...]] = [(0, 1, 2, 3)] * n
+    d0, d1, d2, d3 = (float(x) for x in delta0)
     em_l = em.tolist()
-    lt_l = logt.tolist()
+    sp_l = special.tolist()
+    lt_l = logt_special.tolist()
+    k = 0
     for t in range(n):
-        lt_t = lt_l[t]
-        e_t = em_l[t]
-        row = bp[t]
-        nd = [0.0] * ns
-        for j in range(ns):
-            best = d[0] + lt_t[0][j]
-            bi = 0
-            for i in range(1, ns):
-                v = d[i] + lt_t[i][j]
-                if v > best:
-                    best = v
-                    bi = i
-            nd[j] = best + e_t[j]
-            row[j] = bi
-        m = max(nd)
-        d = [x - m for x in nd]
+        e0, e1, e2, e3 = em_l[t]
+        if not sp_l[t]:
+            # lying and sitting persist; standing and walking may swap
+            ws = d3 + c
+            sw = d2 + c
+            if d2 >= ws:
+                n2, b2 = d2, 2
+            else:
+                n2, b2 = ws, 3
+            if d3 >= sw:
+                n3, b3 = d3, 3
+            else:
+                n3, b3 = sw, 2
+            d0, d1, d2, d3 = d0 + e0, d1 + e1, n2 + e2, n3 + e3
+            if b2 != 2 or b3 != 3:
+                bp[t] = (0, 1, b2, b3)
+        else:
+            lt_t = lt_l[k]
+            k += 1
+            d = (d0, d1, d2, d3)
+            nd = [0.0] * ns
+            row = [0] * ns
+            for j in range(ns):
+                best = d[0] + lt_t[0][j]
+                bi = 0
+                for i in range(1, ns):
+                    v = d[i] + lt_t[i][j]
+                    if v > best:
+                        best = v
+                        bi = i
+                nd[j] = best
+                row[j] = bi
+            bp[t] = tuple(row)
+            d0, d1, d2, d3 = nd[0] + e0, nd[1] + e1, nd[2] + e2, nd[3] + e3
+            m = max(d0, d1, d2, d3)
+            d0, d1, d2, d3 = d0 - m, d1 - m, d2 - m, d3 - m
     path = np.empty(n, dtype=np.int64)
-    st = max(range(ns), key=d.__getitem__)
+    last = (d0, d1, d2, d3)
+    st = max(range(ns), key=last.__getitem__)
     for t in range(n - 1, -1, -1):
         path[t] = st
         st = bp[t][st]

@@ -72,8 +72,7 @@ FEATURE_DTYPE = np.dtype(
         ("vmin_ms", np.float32),  # min vertical velocity (m/s), up positive
         ("vmax_ms", np.float32),  # max vertical velocity (m/s)
         ("disp_m", np.float32),  # vertical displacement over the second (m)
-        ("hcov0", np.float64, (6,)),  # zero-lag covariance of body acc (xx yy zz xy xz yz)
-        ("hcovk", np.float64, (6,)),  # same at the step lag (symmetrised)
+        ("hcovk", np.float64, (6,)),  # step-lag covariance of body acc (xx yy zz xy xz yz)
     ]
 )
 
@@ -429,8 +428,7 @@ class FeatureExtractor:
         okb: npt.NDArray[np.bool_] = np.asarray(np.isfinite(winb).all(axis=(1, 2)))
         b = np.where(okb[:, None, None], winb, 0.0)
         b = b - b.mean(axis=1, keepdims=True)
-        c0 = np.einsum("nti,ntj->nij", b, b) / w
-        ck = np.zeros_like(c0)
+        ck = np.zeros((b.shape[0], 3, 3))
         for li, k in enumerate(self.lags):
             sel = best == li
             if sel.any():
@@ -438,7 +436,6 @@ class FeatureExtractor:
                 m = np.einsum("nti,ntj->nij", bs[:, : w - k], bs[:, k:]) / (w - k)
                 ck[sel] = 0.5 * (m + np.transpose(m, (0, 2, 1)))
         iu = ([0, 1, 2, 0, 0, 1], [0, 1, 2, 1, 2, 2])
-        out["hcov0"] = c0[:, iu[0], iu[1]]
         out["hcovk"] = ck[:, iu[0], iu[1]]
 
 

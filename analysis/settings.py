@@ -101,6 +101,16 @@ class AnalysisSettings:
                 "decoder's look-ahead"
             )
 
+    @classmethod
+    def offline(cls, **overrides: Any) -> AnalysisSettings:
+        """Defaults for whole recordings (``postmon analyze``): no one waits for
+        the answer, so the decoder looks 5 minutes ahead (the first walking of
+        a session then calibrates the postures before it) and decides in
+        2.5-minute blocks. Live streams keep the short default look-ahead."""
+        base: dict[str, Any] = {"decision_lag_s": 300, "commit_block_s": 150}
+        base.update(overrides)
+        return cls(**base)
+
     def as_dict(self) -> dict[str, Any]:
         """Plain dict of every setting (stored with results)."""
         return dataclasses.asdict(self)

@@ -153,7 +153,10 @@ class WearerAnalyzer:
         self._finished = False
         # per entered, uncommitted epoch
         self._em = np.zeros((0, N_STATES))
-        self._lt = np.zeros((0, N_STATES, N_STATES))
+        self._special = np.zeros(0, dtype=bool)
+        self._lt_sp = np.zeros((0, N_STATES, N_STATES))
+        self._stand_ev = np.zeros((0, 3))
+        self._n_ingested = 0
         self._pwalk = np.zeros(0)
         self._ptrans = np.zeros((0, len(TRANSITIONS) + 1))
         self._tilt = np.zeros((0, 3))
@@ -209,8 +212,9 @@ class WearerAnalyzer:
 
     def state_nbytes(self) -> int:
         """Bytes of numeric state held for this wearer (arrays and carried samples)."""
-        n = self._buf.nbytes + self._em.nbytes + self._lt.nbytes
+        n = self._buf.nbytes + self._em.nbytes + self._lt_sp.nbytes + self._special.nbytes
         n += self._pwalk.nbytes + self._ptrans.nbytes + self._tilt.nbytes + self._cand.nbytes
+        n += self._stand_ev.nbytes
         fx = self._features
         n += fx.hist_vert.nbytes + fx.hist_body.nbytes
         if fx.pend is not None:
@@ -235,14 +239,11 @@ class WearerAnalyzer:
         self._buf = np.concatenate((self._buf, feats))
         self._n_seen += feats.size
         ready = self._n_seen - self._w
+        if ready > self._n_entered:
+            self._enter(self._n_entered, ready)
         parts = []
-        # Enter and commit in lock-step so that every commit sees exactly the
-        # same state whatever the chunking (the reference may change between).
-        while ready > self._n_entered:
-            stop = min(ready, self._n_committed + self._lag_v + self._block)
-            self._enter(self._n_entered, stop)
-            if self._n_entered - self._n_committed >= self._lag_v + self._block:
-                parts.append(self._commit(self._block))
+        while self._n_entered - self._n_committed >= self._lag_v + self._block:
+            parts.append(self._commit(self._block))
         return AnalysisOutput.concat(parts)
 
     def _in_calibration(self, t_ns: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
@@ -251,36 +252,35 @@ class WearerAnalyzer:
             m |= (t_ns >= a) & (t_ns + NS_PER_S <= b)
         return m
 
-    def _update_reference(
-        self,
-        f: npt.NDArray[np.void],
-        p_walk: F64,
-        p_trans: F64,
-        peaks: npt.NDArray[np.bool_],
-        informative: npt.NDArray[np.bool_],
-        g_before: F64,
-        g_after: F64,
-    ) -> None:
-        """Feed the upright-reference evidence of newly entered seconds."""
+    def _ingest_reference(self, upto: int) -> None:
+        """Feed the upright-reference evidence of seconds up to ``upto`` (absolute).
+
+        Evidence is computed when seconds are entered but consumed only here,
+        at commit boundaries that depend on the second count alone, so the
+        reference a commit sees never depends on how the input was chunked.
+        """
+        a0 = self._n_ingested
+        if upto <= a0:
+            return
+        k = a0 - self._n_committed
+        n = upto - a0
+        f = self._buf[a0 - self._buf_start : upto - self._buf_start]
         ref = self._ref
         g = f["g"]
-        okg = np.isfinite(g).all(axis=1) & informative
-        wmask = okg & (p_walk > 0.8)
+        okg = np.isfinite(g).all(axis=1) & (f["coverage"] >= _MIN_COVERAGE)
+        wmask = okg & (self._pwalk[k : k + n] > 0.8)
         if wmask.any():
             ref.add_walking(g[wmask], f["hcovk"][wmask])
         cmask = okg & self._in_calibration(f["time_ns"])
         if cmask.any():
             ref.add_calibration(g[cmask])
-        # Before any walking: a confident sit-to-stand ends in standing, a
-        # confident stand-to-sit starts from it (fallback reference).
         if ref.walk_n < ref.walking_min_s:
-            for sel, gg in (
-                (peaks & (p_trans[:, 2] > _CONFIDENT), g_after),
-                (peaks & (p_trans[:, 1] > _CONFIDENT), g_before),
-            ):
-                ok = sel & np.isfinite(gg).all(axis=1)
-                if ok.any():
-                    ref.add_standing(np.repeat(gg[ok], 3, axis=0))
+            # before any walking: standing seen around confident sit/stand transitions
+            gs = self._stand_ev[k : k + n]
+            ok = np.isfinite(gs).all(axis=1)
+            if ok.any():
+                ref.add_standing(np.repeat(gs[ok], 3, axis=0))
+        self._n_ingested = upto
 
     def _enter(self, a0: int, a1: int) -> None:
         """Compute the evidence for absolute epochs a0..a1-1 (decoded at commit)."""
@@ -295,31 +295,39 @@ class WearerAnalyzer:
         win = np.lib.stride_tricks.sliding_window_view(
             ctx_ok[k0 - r - WINDOW_EPOCHS : k1 + r + WINDOW_EPOCHS], 2 * WINDOW_EPOCHS + 1
         )
-        complete = win.all(axis=1)
+        complete: npt.NDArray[np.bool_] = np.asarray(win.all(axis=1))
         pt_ctx[~complete] = np.eye(pt_ctx.shape[1])[0]
         peaks = movement_peaks(pt_ctx, r)
         pt = pt_ctx[r:-r]
+        unknown = ~complete[r:-r]
         f = self._buf[k0:k1]
         informative = f["coverage"] >= _MIN_COVERAGE
-        self._update_reference(f, pw, pt, peaks, informative, gb[r:-r], ga[r:-r])
-        em, lt = hmm_inputs(self.model, pw, pt, informative, peaks, ~complete[r:-r])
+        em, lt = hmm_inputs(self.model, pw, pt, informative, peaks, unknown)
+        special = peaks | unknown
+        # a confident sit-to-stand ends in standing, a confident stand-to-sit starts there
+        stand_ev = np.full((a1 - a0, 3), np.nan)
+        after = peaks & (pt[:, 2] > _CONFIDENT)
+        before = peaks & (pt[:, 1] > _CONFIDENT)
+        stand_ev[after] = ga[r:-r][after]
+        stand_ev[before] = gb[r:-r][before]
         # non-wear candidates: no data, or only sensor noise (no breathing-level tilt jitter)
         cand = ~informative | (
             (f["tilt_sd_deg"] < s.nonwear_tilt_sd_deg) & (f["intensity_g"] < s.static_intensity_g)
         )
         self._em = np.concatenate((self._em, em))
-        self._lt = np.concatenate((self._lt, lt))
+        self._special = np.concatenate((self._special, special))
+        self._lt_sp = np.concatenate((self._lt_sp, lt[special]))
         self._pwalk = np.concatenate((self._pwalk, pw))
         self._ptrans = np.concatenate((self._ptrans, pt))
         self._tilt = np.concatenate((self._tilt, tilt[r:-r]))
+        self._stand_ev = np.concatenate((self._stand_ev, stand_ev))
         self._cand = np.concatenate((self._cand, cand))
         self._n_entered = a1
 
-    def _decode(self) -> npt.NDArray[np.int64]:
-        """Viterbi over all entered, uncommitted seconds from the committed state,
-        with the angle evidence of the upright reference known now."""
+    def _decode(self, p: int) -> npt.NDArray[np.int64]:
+        """Viterbi over the next ``p`` uncommitted seconds from the committed
+        state, with the angle evidence of the upright reference known now."""
         k0 = self._n_committed - self._buf_start
-        p = self._em.shape[0]
         g = self._buf["g"][k0 : k0 + p]
         ref = self._ref.reference()
         if ref is None:
@@ -327,13 +335,16 @@ class WearerAnalyzer:
         else:
             with np.errstate(invalid="ignore"):
                 incl = np.degrees(np.arccos(np.clip(g @ ref.up, -1.0, 1.0)))
-        em = self._em + angle_loglik(self.model, incl)
+        em = self._em[:p] + angle_loglik(self.model, incl)
         em[self._buf["coverage"][k0 : k0 + p] < _MIN_COVERAGE] = 0.0
         d = np.zeros(N_STATES)
         if self._last_state >= 0:
             d = np.full(N_STATES, -1e9)
             d[self._last_state] = 0.0
-        return viterbi(d, em, self._lt)
+        sp = self._special[:p]
+        return viterbi(
+            d, em, sp, self._lt_sp[: int(np.count_nonzero(sp))], self.model.walk_switch_logp
+        )
 
     def _nonwear(self, b: int) -> npt.NDArray[np.bool_]:
         """Which of the next ``b`` epochs to commit are non-wear.
@@ -374,7 +385,11 @@ class WearerAnalyzer:
         if b <= 0:
             return AnalysisOutput(empty_epochs(0), ())
         s = self.settings
-        states = self._decode()[:b]
+        # the commit schedule fixes what the decoder sees: evidence of exactly
+        # lag + block seconds ahead (or all, at the end of the stream)
+        p = max(b, min(self._n_entered - self._n_committed, self._lag_v + self._block))
+        self._ingest_reference(self._n_committed + p)
+        states = self._decode(p)[:b]
 
         k0 = self._n_committed - self._buf_start
         f = self._buf[k0 : k0 + b]
@@ -421,9 +436,9 @@ class WearerAnalyzer:
             if kind is None or nonwear[i] or run_before[i] < _MIN_HELD_S:
                 continue
             c = _TRANS_CLASS.get(kind, 0)
-            p = float(self._ptrans[i, c]) if c else 0.0
+            prob = float(self._ptrans[i, c]) if c else 0.0
             t_ns = int(f["time_ns"][i]) + NS_PER_S // 2
-            events.append(Event(t_ns, kind, 0.0, {"probability": round(p, 3)}))
+            events.append(Event(t_ns, kind, 0.0, {"probability": round(prob, 3)}))
             if kind in ("stand_to_sit", "sit_to_stand"):
                 self._ref.add_forward_tilt(self._tilt[i])
         # quiet standing seconds: fallback reference when no walking was seen yet
@@ -436,7 +451,9 @@ class WearerAnalyzer:
         events.extend(self._tracker.push(ep))
         self._last_state = int(states[-1])
         # drop committed per-epoch state
-        self._em, self._lt = self._em[b:], self._lt[b:]
+        n_sp = int(np.count_nonzero(self._special[:b]))
+        self._em, self._special, self._lt_sp = self._em[b:], self._special[b:], self._lt_sp[n_sp:]
+        self._stand_ev = self._stand_ev[b:]
         self._pwalk, self._ptrans = self._pwalk[b:], self._ptrans[b:]
         self._tilt, self._cand = self._tilt[b:], self._cand[b:]
         self._n_committed += b

@@ -64,7 +64,7 @@ def _read_events(path: Path) -> list[tuple[float, str]]:
 def eval_hapt(n_folds: int, rotations: int, seed: int, log: bool = True) -> dict[str, object]:
     exps = list_experiments()
     users = sorted({u for _, u in exps})
-    settings = AnalysisSettings()
+    settings = AnalysisSettings.offline()
     t0 = time.monotonic()
     rows = all_rows(exps, settings)
     folds = [users[i::n_folds] for i in range(n_folds)]

@@ -37,6 +37,7 @@ def test_analyze_writes_all_outputs(recording: Path, tmp_path: Path) -> None:
     assert ev[0].startswith("time_s,kind")
     doc = json.loads((out / "summary.json").read_text())
     assert doc["summary"]["settings"]["min_bout_s"] == 10.0
+    assert doc["summary"]["settings"]["decision_lag_s"] == 300  # offline look-ahead
     assert doc["recording"]["rate_hz"] == 25.0
     assert doc["reference"]["source"] == "walking"
 

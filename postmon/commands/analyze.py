@@ -143,7 +143,14 @@ def analysis_settings(config_path: str | None) -> Any:
     from postmon.config import from_table, load_config
 
     table = load_config(config_path).analysis if config_path else {}
-    return from_table(AnalysisSettings, table, "analysis")
+    # whole recordings default to the offline look-ahead (AnalysisSettings.offline)
+    offline = AnalysisSettings.offline()
+    merged = {
+        "decision_lag_s": offline.decision_lag_s,
+        "commit_block_s": offline.commit_block_s,
+        **table,
+    }
+    return from_table(AnalysisSettings, merged, "analysis")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -173,7 +180,7 @@ def analyze_file(
     from analysis.stream import AnalysisOutput, WearerAnalyzer
     from postmon.recording import read_recording, write_epoch_table
 
-    settings = settings or AnalysisSettings()
+    settings = settings or AnalysisSettings.offline()
     start = start or datetime(1970, 1, 1, tzinfo=UTC)
     start_ns = int(start.timestamp()) * NS_PER_S + start.microsecond * 1000
     rec = read_recording(input_path, progress=_Progress("reading", progress))
