@@ -39,6 +39,9 @@ import numpy.typing as npt
 
 F64 = npt.NDArray[np.float64]
 DEG_PER_RAD = 180.0 / np.pi
+#: after non-wear, a walking direction this close to the old reference means
+#: the sensor went back on the same way (walking leans a few degrees forward)
+SAME_MOUNTING_DEG = 20.0
 _IU = ([0, 1, 2, 0, 0, 1], [0, 1, 2, 1, 2, 2])
 
 
@@ -143,9 +146,20 @@ class ReferenceEstimator:
 
     def __init__(self, walking_min_s: float) -> None:
         self.walking_min_s = walking_min_s
+        self._cached: Reference | None = None
+        self.previous: Reference | None = None
         self.reset()
 
     def reset(self) -> None:
+        """Forget the accumulated evidence (after non-wear).
+
+        The last reference is kept as ``previous``: a sensor put back on the
+        same way keeps its calibrated frame (the new walking direction agrees
+        with it within ``SAME_MOUNTING_DEG``); one put back on differently gets a
+        new automatic reference as soon as enough walking is seen.
+        """
+        prev = self.reference() if hasattr(self, "calib_sum") else None
+        self.previous = prev or self.previous
         self.calib_sum = np.zeros(3)
         self.calib_n = 0
         self.walk_sum = np.zeros(3)
@@ -155,7 +169,7 @@ class ReferenceEstimator:
         self.tilt_n = 0
         self.posture_sum = np.zeros(3)  # standing seconds recognised by the decoder
         self.posture_n = 0
-        self._cached: Reference | None = None
+        self._cached = None
         self._dirty = True
 
     def add_calibration(self, g_unit: F64) -> None:
@@ -199,10 +213,17 @@ class ReferenceEstimator:
         self._dirty = False
         up: F64 | None = None
         source = "none"
+        prev = self.previous
         if self.calib_n >= 1:
             up, source = self.calib_sum / np.linalg.norm(self.calib_sum), "calibration"
         elif self.walk_n >= self.walking_min_s:
             up, source = self.walk_sum / np.linalg.norm(self.walk_sum), "walking"
+            if prev is not None and float(up @ prev.up) > np.cos(np.radians(SAME_MOUNTING_DEG)):
+                self._cached = prev  # same mounting as before the break
+                return prev
+        elif prev is not None:
+            self._cached = prev  # provisional until walking says otherwise
+            return prev
         elif self.posture_n >= 5:
             up, source = self.posture_sum / np.linalg.norm(self.posture_sum), "posture"
         if up is None:

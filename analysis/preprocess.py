@@ -54,6 +54,8 @@ STEP_PERIOD_MAX_S = 0.80
 VELOCITY_TAU_S = 1.5
 #: High-pass applied to vertical acceleration before integrating (s).
 VERTICAL_HP_TAU_S = 4.0
+#: Gyroscope bias tracking (s): far slower than any trunk movement.
+GYRO_BIAS_TAU_S = 30.0
 DEG_PER_RAD = 180.0 / np.pi
 
 FEATURE_DTYPE = np.dtype(
@@ -212,7 +214,8 @@ class GravityFilter:
         self.vert_alpha = dt / (VERTICAL_HP_TAU_S + dt)
         self.vel_decay = 1.0 - dt / VELOCITY_TAU_S
         self.dt = dt
-        self.z: F64 | None = None  # (4, 3): LP accel, pass 1, pass 2, vertical HP/vel
+        self.bias_alpha = dt / (GYRO_BIAS_TAU_S + dt)
+        self.z: F64 | None = None  # (5, 3): LP accel, pass 1, pass 2, vertical HP/vel, gyro bias
 
     def _run(self, acc: F64, gyro_rad: F64, has_gyro: bool) -> tuple[F64, F64, F64, F64]:
         """One continuous valid run; returns (g_acc, g_fused, a_vert_hp, v_vert)."""
@@ -221,12 +224,19 @@ class GravityFilter:
         if self.z is None:
             # start in steady state on the first sample
             z0 = (1.0 - a) * acc[0]
-            self.z = np.array([z0, z0, z0, [0.0, 0.0, 0.0]])
+            self.z = np.array([z0, z0, z0, [0.0, 0.0, 0.0], (1.0 - self.bias_alpha) * gyro_rad[0]])
         z = self.z
         g_acc, z0n = lfilter(b_lp, a_lp, acc, axis=0, zi=z[0:1])
         g = np.asarray(g_acc)
         zs = [z0n[0]]
+        zb = z[4]
         if has_gyro:
+            # gyroscope bias (1-3 deg/s on cheap sensors) would tilt the fused
+            # estimate by tau * bias (1-3°) when still: remove the slow part
+            ba = self.bias_alpha
+            bias, zbn = lfilter([ba], [1.0, -(1.0 - ba)], gyro_rad, axis=0, zi=z[4:5])
+            gyro_rad = gyro_rad - bias
+            zb = zbn[0]
             for p in (1, 2):
                 u = g / np.linalg.norm(g, axis=1, keepdims=True)
                 drive = acc - self.tau_s * np.cross(gyro_rad, u)
@@ -248,7 +258,7 @@ class GravityFilter:
         vel, velz = lfilter(
             [self.dt * STANDARD_GRAVITY_MS2], [1.0, -self.vel_decay], vert_hp, zi=vz[1:2]
         )
-        self.z = np.array([zs[0], zs[1], zs[2], [hz[0], velz[0], 0.0]])
+        self.z = np.array([zs[0], zs[1], zs[2], [hz[0], velz[0], 0.0], zb])
         return np.asarray(g_acc), g, vert_hp, np.asarray(vel)
 
     def push(self, grid: GridChunk) -> tuple[F64, F64, F64, F64]:

@@ -160,15 +160,153 @@ def print_hapt(res: dict[str, object]) -> None:
         print(f"{k:36s} " + " ".join(f"{v:9.4f}" for v in vals) + f"  {flag}")
 
 
+SIM_TARGETS = {
+    "incl_rmse_static_deg": 2.0,
+    "incl_rmse_dynamic_deg": 5.0,
+    "sitting_time_error_pct": 3.0,
+    "longest_static_error_min": 1.0,
+}
+#: (device, rate) pairs cycled over the simulated recordings: every rate family
+SIM_DEVICES = (("witmotion", 50.0), ("movesense", 52.0), ("metamotion", 100.0), ("witmotion", 20.0))
+
+
+def _truth_epochs(truth: object) -> np.ndarray:
+    from analysis.contracts import empty_epochs
+
+    n = len(truth.time_s)  # type: ignore[attr-defined]
+    ep = empty_epochs(n)
+    ep["time_ns"] = np.round(np.asarray(truth.time_s) * 1e9).astype(np.int64)  # type: ignore[attr-defined]
+    ep["activity"] = truth.activity  # type: ignore[attr-defined]
+    ep["inclination_deg"] = truth.inclination_deg  # type: ignore[attr-defined]
+    ep["flexion_deg"] = truth.flexion_deg  # type: ignore[attr-defined]
+    ep["lateral_deg"] = truth.lateral_deg  # type: ignore[attr-defined]
+    ep["static"] = truth.static  # type: ignore[attr-defined]
+    return ep
+
+
+def _rmse(a: np.ndarray, b: np.ndarray, sel: np.ndarray) -> float:
+    return float(np.sqrt(np.mean((a[sel] - b[sel]) ** 2))) if sel.any() else float("nan")
+
+
+def eval_sim(duration_s: float, seeds: int, log: bool = True) -> dict[str, object]:
+    """Simulator ground truth: every profile, both placements, random mountings."""
+    from analysis.metrics import EventTracker, daily_summary
+    from firmware_sim.profiles import PROFILES
+    from firmware_sim.simulator import simulate
+
+    settings = AnalysisSettings.offline()
+    rows = []
+    t0 = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="postmon-eval-sim-") as tmp:
+        tmpd = Path(tmp)
+        i = 0
+        for profile in sorted(PROFILES):
+            for placement in ("upper", "lower"):
+                for seed in range(seeds):
+                    device, rate = SIM_DEVICES[i % len(SIM_DEVICES)]
+                    i += 1
+                    rec = simulate(
+                        profile,
+                        duration_s,
+                        seed=1000 + seed,
+                        placement=placement,
+                        mounting="random",
+                        rate_hz=rate,
+                        device=device,
+                    )
+                    csv = tmpd / "sim.csv"
+                    write_recording(csv, rec.time_s, rec.accel_g, rec.gyro_dps)
+                    out = tmpd / "out"
+                    analyze_file(csv, out, settings=settings, calibration_s=[rec.calibration_s])
+                    tab = read_epoch_table(out / "epochs.csv")
+                    truth = rec.truth
+                    n = min(len(truth), tab.time_s.size)
+                    t_act = np.array(truth.activity_labels[:n])
+                    o_act = tab.activity[:n]
+                    worn = t_act != "nonwear"
+                    t_incl = np.asarray(truth.inclination_deg[:n], dtype=float)
+                    o_incl = tab.inclination_deg[:n]
+                    static = np.asarray(truth.static[:n]) & worn
+                    dyn = worn & ~static
+                    ok = np.isfinite(t_incl) & np.isfinite(o_incl)
+
+                    t_sit = float((t_act == "sitting").sum()) / 60.0
+                    o_sit = float((o_act == "sitting").sum()) / 60.0
+                    # same static-period definition on both sides
+                    tep = _truth_epochs(truth)[:n]
+                    tr = EventTracker(settings)
+                    tev = tr.push(tep) + tr.finish()
+                    t_sum = daily_summary(tep, tev, "sim", settings)
+                    o_sum = json.loads((out / "summary.json").read_text())["summary"]
+                    row = {
+                        "profile": profile,
+                        "placement": placement,
+                        "seed": 1000 + seed,
+                        "device": device,
+                        "rate_hz": rate,
+                        "incl_rmse_static_deg": _rmse(o_incl, t_incl, static & ok),
+                        "incl_rmse_dynamic_deg": _rmse(o_incl, t_incl, dyn & ok),
+                        "sitting_min_truth": t_sit,
+                        "sitting_min_ours": o_sit,
+                        "sitting_time_error_pct": 100.0 * abs(o_sit - t_sit) / max(t_sit, 1e-9),
+                        "longest_static_truth_min": t_sum.longest_static_bout_min,
+                        "longest_static_ours_min": o_sum["longest_static_bout_min"],
+                        "longest_static_error_min": abs(
+                            o_sum["longest_static_bout_min"] - t_sum.longest_static_bout_min
+                        ),
+                        "activity_accuracy": float((o_act[worn] == t_act[worn]).mean()),
+                    }
+                    rows.append(row)
+                    if log:
+                        print(
+                            f"[eval] sim {profile}/{placement}/{device}@{rate:g}: "
+                            f"static {row['incl_rmse_static_deg']:.2f}° dyn "
+                            f"{row['incl_rmse_dynamic_deg']:.2f}° sit {t_sit:.1f}/{o_sit:.1f} min "
+                            f"({time.monotonic() - t0:.0f} s)",
+                            file=sys.stderr,
+                        )
+    worst = {k: max(float(r[k]) for r in rows) for k in SIM_TARGETS}
+    mean = {k: float(np.mean([float(r[k]) for r in rows])) for k in SIM_TARGETS}
+    return {"recordings": rows, "worst": worst, "mean": mean, "duration_s": duration_s}
+
+
+def print_sim(res: dict[str, object]) -> None:
+    worst, mean = res["worst"], res["mean"]
+    assert isinstance(worst, dict)
+    assert isinstance(mean, dict)
+    rows = res["recordings"]
+    assert isinstance(rows, list)
+    print(
+        f"\nSimulator truth ({len(rows)} recordings of {float(res['duration_s']) / 3600:g} h: "
+        "every profile, upper and lower back, random mountings, four device/rate settings)"
+    )
+    print(f"{'metric':36s} {'mean':>9s} {'worst':>9s}  target")
+    for k, tgt in SIM_TARGETS.items():
+        flag = "ok" if worst[k] <= tgt else "MISS"
+        print(f"{k:36s} {mean[k]:9.3f} {worst[k]:9.3f}  <= {tgt:g} {flag}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="postmon accuracy evaluation")
     ap.add_argument("--folds", type=int, default=7, help="leave-wearers-out folds")
     ap.add_argument("--rotations", type=int, default=1, help="random mountings per recording")
     ap.add_argument("--seed", type=int, default=20240301)
+    ap.add_argument("--sim-hours", type=float, default=2.0, help="length of each simulated day")
+    ap.add_argument(
+        "--sim-seeds", type=int, default=1, help="random mountings per profile/placement"
+    )
+    ap.add_argument("--only", choices=("hapt", "sim"), help="run one part only")
     ap.add_argument("--out", default=str(REPO / "out" / "eval.json"))
     args = ap.parse_args(argv)
-    result: dict[str, object] = {"hapt": eval_hapt(args.folds, args.rotations, args.seed)}
-    print_hapt(result["hapt"])  # type: ignore[arg-type]
+    result: dict[str, object] = {}
+    if args.only in (None, "hapt"):
+        result["hapt"] = eval_hapt(args.folds, args.rotations, args.seed)
+    if args.only in (None, "sim"):
+        result["sim"] = eval_sim(args.sim_hours * 3600.0, args.sim_seeds)
+    if "hapt" in result:
+        print_hapt(result["hapt"])  # type: ignore[arg-type]
+    if "sim" in result:
+        print_sim(result["sim"])  # type: ignore[arg-type]
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, sort_keys=True, default=float) + "\n")
