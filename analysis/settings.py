@@ -43,6 +43,8 @@ class AnalysisSettings:
     gravity_tau_s: float = 1.0
     decision_lag_s: int = 75
     commit_block_s: int = 15
+    #: live input is analysed in blocks of this much signal (at most 512 samples)
+    stream_buffer_s: float = 10.0
 
     # --- static / movement ---------------------------------------------------
     #: an epoch is static when body acceleration stays below this (g) ...
@@ -90,6 +92,8 @@ class AnalysisSettings:
             raise ValueError(f"decision_lag_s={self.decision_lag_s} must be within 5..3600")
         if not 1 <= self.commit_block_s <= 3600:
             raise ValueError(f"commit_block_s={self.commit_block_s} must be within 1..3600")
+        if not 0.0 <= self.stream_buffer_s <= 60.0:
+            raise ValueError(f"stream_buffer_s={self.stream_buffer_s} must be within 0..60")
         if self.min_bout_s < 0:
             raise ValueError(f"min_bout_s={self.min_bout_s} must be >= 0")
         if not self.sitting_brief_max_min < self.sitting_moderate_max_min:

@@ -133,6 +133,11 @@ class WearerAnalyzer:
         self.settings = s = settings or AnalysisSettings()
         self.model = model
         self.calibration_ns = tuple((int(a), int(b)) for a, b in calibration_ns)
+        self._pending: list[SampleBatch] = []
+        self._pending_n = 0
+        self._buffer_ns = round(s.stream_buffer_s * NS_PER_S)
+        #: bound on buffered samples whatever the rate (memory per wearer)
+        self._buffer_max = 512
         self._resampler = Resampler(s)
         self._gravity = GravityFilter(s)
         self._features = FeatureExtractor(s)
@@ -177,12 +182,43 @@ class WearerAnalyzer:
         return self._resampler.dropped_samples
 
     def feed(self, batch: SampleBatch) -> AnalysisOutput:
-        """Add samples; return the epochs and events decided so far."""
+        """Add samples; return the epochs and events decided so far.
+
+        Samples are analysed in blocks of ``settings.stream_buffer_s``: a live
+        stream fed second by second pays numpy's per-call overhead once per
+        block instead of once per second. The front end gives identical
+        results for any chunking, so this changes no output, only when it
+        appears (within the decoder's look-ahead anyway).
+        """
         if self._finished:
             raise RuntimeError("this analyzer has finished; create a new one")
         if len(batch) == 0:
             return AnalysisOutput(empty_epochs(0), ())
-        grid = self._resampler.push(batch.t_ns, batch.accel_g, batch.gyro_dps, batch.rate_hz)
+        self._pending.append(batch)
+        self._pending_n += len(batch)
+        span_ns = int(batch.t_ns[-1]) - int(self._pending[0].t_ns[0])
+        if span_ns < self._buffer_ns and self._pending_n < self._buffer_max:
+            return AnalysisOutput(empty_epochs(0), ())
+        return self._process_pending()
+
+    def _process_pending(self) -> AnalysisOutput:
+        if not self._pending:
+            return AnalysisOutput(empty_epochs(0), ())
+        parts = self._pending
+        self._pending = []
+        self._pending_n = 0
+        t = np.concatenate([b.t_ns for b in parts]) if len(parts) > 1 else parts[0].t_ns
+        acc = np.concatenate([b.accel_g for b in parts]) if len(parts) > 1 else parts[0].accel_g
+        gyro: npt.NDArray[np.float64] | None
+        if all(b.gyro_dps is not None for b in parts):
+            gyro = (
+                np.concatenate([b.gyro_dps for b in parts if b.gyro_dps is not None])
+                if len(parts) > 1
+                else parts[0].gyro_dps
+            )
+        else:
+            gyro = None  # mixed: the fusion falls back to the accelerometer for this block
+        grid = self._resampler.push(t, acc, gyro, parts[-1].rate_hz)
         g_acc, g_f, vert, vel = self._gravity.push(grid)
         feats = self._features.push(grid, g_acc, g_f, vert, vel)
         return self._epochs_in(feats)
@@ -198,7 +234,7 @@ class WearerAnalyzer:
         """End of stream: decide and return everything still pending."""
         if self._finished:
             return AnalysisOutput(empty_epochs(0), ())
-        parts = [self._epochs_in(self._features.flush())]
+        parts = [self._process_pending(), self._epochs_in(self._features.flush())]
         self._finished = True
         if self._started:
             # pad the look-ahead with "no data" so the last epochs can be entered
@@ -225,6 +261,10 @@ class WearerAnalyzer:
         n += 0 if rs.box_zi is None else rs.box_zi.nbytes
         n += 0 if rs.last_row is None else rs.last_row.nbytes
         n += self._ref.state_bytes + 256  # scalars
+        n += sum(
+            b.t_ns.nbytes + b.accel_g.nbytes + (0 if b.gyro_dps is None else b.gyro_dps.nbytes)
+            for b in self._pending
+        )
         return int(n)
 
     # ------------------------------------------------------------ internals
