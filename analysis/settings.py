@@ -43,8 +43,8 @@ class AnalysisSettings:
     gravity_tau_s: float = 1.0
     decision_lag_s: int = 75
     commit_block_s: int = 15
-    #: live input is analysed in blocks of this much signal (at most 512 samples)
-    stream_buffer_s: float = 10.0
+    #: live input is analysed in blocks of this much signal (at most 1024 samples)
+    stream_buffer_s: float = 20.0
 
     # --- static / movement ---------------------------------------------------
     #: an epoch is static when body acceleration stays below this (g) ...

@@ -133,11 +133,18 @@ class WearerAnalyzer:
         self.settings = s = settings or AnalysisSettings()
         self.model = model
         self.calibration_ns = tuple((int(a), int(b)) for a, b in calibration_ns)
-        self._pending: list[SampleBatch] = []
+        self._pending: list[
+            tuple[
+                npt.NDArray[np.int64],
+                npt.NDArray[np.float32],
+                npt.NDArray[np.float32] | None,
+                float,
+            ]
+        ] = []
         self._pending_n = 0
         self._buffer_ns = round(s.stream_buffer_s * NS_PER_S)
         #: bound on buffered samples whatever the rate (memory per wearer)
-        self._buffer_max = 512
+        self._buffer_max = 1024
         self._resampler = Resampler(s)
         self._gravity = GravityFilter(s)
         self._features = FeatureExtractor(s)
@@ -194,9 +201,19 @@ class WearerAnalyzer:
             raise RuntimeError("this analyzer has finished; create a new one")
         if len(batch) == 0:
             return AnalysisOutput(empty_epochs(0), ())
-        self._pending.append(batch)
+        # Sensors deliver at most 16-bit samples: float32 holds them exactly and
+        # halves the buffer. Every path (live or whole recording) goes through
+        # here, so the results stay identical whatever the chunking.
+        self._pending.append(
+            (
+                batch.t_ns,
+                batch.accel_g.astype(np.float32),
+                None if batch.gyro_dps is None else batch.gyro_dps.astype(np.float32),
+                batch.rate_hz,
+            )
+        )
         self._pending_n += len(batch)
-        span_ns = int(batch.t_ns[-1]) - int(self._pending[0].t_ns[0])
+        span_ns = int(batch.t_ns[-1]) - int(self._pending[0][0][0])
         if span_ns < self._buffer_ns and self._pending_n < self._buffer_max:
             return AnalysisOutput(empty_epochs(0), ())
         return self._process_pending()
@@ -207,18 +224,13 @@ class WearerAnalyzer:
         parts = self._pending
         self._pending = []
         self._pending_n = 0
-        t = np.concatenate([b.t_ns for b in parts]) if len(parts) > 1 else parts[0].t_ns
-        acc = np.concatenate([b.accel_g for b in parts]) if len(parts) > 1 else parts[0].accel_g
-        gyro: npt.NDArray[np.float64] | None
-        if all(b.gyro_dps is not None for b in parts):
-            gyro = (
-                np.concatenate([b.gyro_dps for b in parts if b.gyro_dps is not None])
-                if len(parts) > 1
-                else parts[0].gyro_dps
-            )
-        else:
-            gyro = None  # mixed: the fusion falls back to the accelerometer for this block
-        grid = self._resampler.push(t, acc, gyro, parts[-1].rate_hz)
+        t = np.concatenate([p[0] for p in parts])
+        acc = np.concatenate([p[1] for p in parts]).astype(np.float64)
+        gyro: npt.NDArray[np.float64] | None = None
+        if all(p[2] is not None for p in parts):
+            gyro = np.concatenate([p[2] for p in parts if p[2] is not None]).astype(np.float64)
+        # else mixed: the fusion falls back to the accelerometer for this block
+        grid = self._resampler.push(t, acc, gyro, parts[-1][3])
         g_acc, g_f, vert, vel = self._gravity.push(grid)
         feats = self._features.push(grid, g_acc, g_f, vert, vel)
         return self._epochs_in(feats)
@@ -262,8 +274,7 @@ class WearerAnalyzer:
         n += 0 if rs.last_row is None else rs.last_row.nbytes
         n += self._ref.state_bytes + 256  # scalars
         n += sum(
-            b.t_ns.nbytes + b.accel_g.nbytes + (0 if b.gyro_dps is None else b.gyro_dps.nbytes)
-            for b in self._pending
+            p[0].nbytes + p[1].nbytes + (0 if p[2] is None else p[2].nbytes) for p in self._pending
         )
         return int(n)
 
