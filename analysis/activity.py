@@ -109,8 +109,8 @@ class ActivityModel:
     incl_mean_deg: tuple[float, float, float, float]
     incl_sd_deg: tuple[float, float, float, float]
     trans_prior: tuple[float, ...] = (0.99,) + (0.01 / 6,) * 6
-    angle_weight: float = 0.05
-    trans_gamma: float = 0.5
+    angle_weight: float = 0.12
+    trans_gamma: float = 0.8
     posture_switch_logp: float = 0.0
     walk_switch_logp: float = -4.0
 
@@ -293,11 +293,9 @@ def hmm_inputs(
     em[~informative] = 0.0
     # Posture changes happen only at a movement peak: the second where the
     # probability of "some transition" is highest within +-PEAK_RADIUS s, so one
-    # burst of movement yields at most one change. There, P(next state | state,
-    # features) is the classifier's probability of each transition that can
-    # start from that state, renormalised over those and "none" (tempered by
-    # trans_gamma): evidence of a stand-to-sit moves a standing wearer but says
-    # nothing against a sitting one.
+    # burst of movement yields at most one change. There, switching i -> j
+    # costs log P(that transition | features) and staying costs log P(none),
+    # tempered by trans_gamma.
     g = model.trans_gamma
     pg = np.maximum(p_trans, 1e-12) ** g
     logt = np.full((n, N_STATES, N_STATES), -np.inf)
@@ -315,11 +313,12 @@ def hmm_inputs(
         # walking ends in sitting only through a stand-to-sit (and back)
         out_classes[WALK].append((1, SIT))
         for i, outs in out_classes.items():
-            norm = q[:, 0] + sum(q[:, c] for c, _ in outs)
+            # scaled likelihoods (hybrid HMM): staying costs log P(none) from
+            # every state, so strong evidence of a transition forces a change
             lt = logt[pk]
-            lt[:, i, i] = np.log(q[:, 0] / norm)
+            lt[:, i, i] = np.log(q[:, 0])
             for c, j in outs:
-                lt[:, i, j] = np.log(q[:, c] / norm)
+                lt[:, i, j] = np.log(q[:, c])
             logt[pk] = lt
         # sitting straight into walking: a sit-to-stand, then walking at once
         logt[pk, SIT, WALK] = logt[pk, SIT, STAND] + walk_sw

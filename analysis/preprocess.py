@@ -224,7 +224,8 @@ class GravityFilter:
         if self.z is None:
             # start in steady state on the first sample
             z0 = (1.0 - a) * acc[0]
-            self.z = np.array([z0, z0, z0, [0.0, 0.0, 0.0], (1.0 - self.bias_alpha) * gyro_rad[0]])
+            # the bias estimate starts at 0: the first sample may be a movement
+            self.z = np.array([z0, z0, z0, [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
         z = self.z
         g_acc, z0n = lfilter(b_lp, a_lp, acc, axis=0, zi=z[0:1])
         g = np.asarray(g_acc)
