@@ -27,8 +27,8 @@ it happens at the epoch's end, ``time_ns + 1 s`` (its *decision time*).
   the desk over lunch) ends the static period: what happened meanwhile is
   unknown, so nudging from stale state would be wrong.
 * **Break.** A *break epoch* is a worn epoch whose activity is one of
-  ``break_activities`` (and, if ``break_requires_movement``, that is not
-  static). ``break_min_s`` consecutive break epochs make a break: the static
+  ``break_activities`` and (with ``break_requires_movement``, the default)
+  that is not static. ``break_min_s`` consecutive break epochs make a break: the static
   period ends at the epoch that completes it, and the timer stays at 0 while
   the break goes on. The break's *start* is the first epoch of that run.
 * **Static timer.** Within a static period, every worn epoch flagged
@@ -148,8 +148,15 @@ class NudgeSettings:
     break_min_s:
         Consecutive break epochs that make a break, seconds (10–600).
     break_requires_movement:
-        If true, a break epoch must also be non-static (standing still does
-        not count), for plans that ask for movement rather than standing.
+        A break epoch must also be non-static: standing *still* does not
+        break a static period (reference/metrics.md: "sitting still and
+        standing still both count"). On by default also because sitting and
+        quiet standing are hard to tell apart from one trunk sensor (a waist
+        inclinometer gets ~58 % of sitting right): with the analysis' epochs
+        of a simulated 45-min still sit, most seconds came out "standing",
+        and a posture-only break rule sent no nudge at all. False: any
+        ``break_min_s`` of standing counts, for plans built on sit-stand
+        changes with a thigh-grade classifier.
     response_window_min:
         A nudge is answered if the wearer moves within this, minutes (1–30).
     escalation_interval_min:
@@ -186,7 +193,7 @@ class NudgeSettings:
     static_timer_min: float = 30.0
     break_activities: tuple[str, ...] = ("standing", "walking")
     break_min_s: float = 60.0
-    break_requires_movement: bool = False
+    break_requires_movement: bool = True
     response_window_min: float = 5.0
     escalation_interval_min: float = 20.0
     max_level: int = 2

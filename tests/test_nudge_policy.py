@@ -107,16 +107,18 @@ def test_movement_after_the_window_is_unanswered() -> None:
 
 
 def test_a_break_resets_the_timer_and_a_short_one_does_not() -> None:
-    # 20 still + 60 s standing (a break) + 20 still: never 30 min in one period
-    nudges, _ = run(epochs(still(20), (60, STAND, True), still(20)))
+    # 20 still + 60 s standing and moving (a break) + 20 still: never 30 min in one period
+    nudges, _ = run(epochs(still(20), (60, STAND, False), still(20)))
     assert nudges == []
-    # 59 s of standing is not a break: static time keeps counting (standing
-    # still is static), so 20 min + 59 s + 10 min crosses 30 min
-    nudges, _ = run(epochs(still(20), (59, STAND, True), still(10)))
+    # 59 s is not a break; moving seconds add no static time: 20 + 10 min
+    nudges, _ = run(epochs(still(20), (59, STAND, False), still(10)))
+    assert [x.time_ns for x in nudges] == [T0 + 30 * MIN + 59 * S]
+    # standing *still* is static time, not a break (the default)
+    nudges, _ = run(epochs(still(20), (300, STAND, True), still(10)))
     assert [x.time_ns for x in nudges] == [T0 + 30 * MIN]
-    # but standing still is not sitting still: the nudge waits while standing
-    nudges, _ = run(epochs(still(29.5), (50, STAND, True), still(5)))
-    assert [x.time_ns for x in nudges] == [T0 + 29.5 * MIN + 51 * S]
+    # a nudge waits while a break is under way (the wearer is already moving)
+    nudges, _ = run(epochs(still(29.5), (50, STAND, False), still(5)))
+    assert [x.time_ns for x in nudges] == [T0 + 30 * MIN + 50 * S]
 
 
 def test_break_definition_is_configurable() -> None:
@@ -125,11 +127,11 @@ def test_break_definition_is_configurable() -> None:
     seq = epochs(still(20), (90, WALK, False), (300, STAND, True), still(10))
     nudges, _ = run(seq, s)
     assert len(nudges) == 1
-    # with movement required, standing still breaks nothing
-    s2 = NudgeSettings(break_requires_movement=True)
-    nudges, _ = run(epochs(still(20), (120, STAND, True), still(10)), s2)
+    # by default standing still breaks nothing; a posture-only rule lets it
+    nudges, _ = run(epochs(still(20), (120, STAND, True), still(10)))
     assert len(nudges) == 1
-    nudges, _ = run(epochs(still(20), (120, STAND, False), still(10)), s2)
+    s2 = NudgeSettings(break_requires_movement=False)
+    nudges, _ = run(epochs(still(20), (120, STAND, True), still(10)), s2)
     assert nudges == []
 
 
@@ -276,7 +278,7 @@ def test_escalation_after_an_ignored_nudge_is_stronger_and_bounded() -> None:
 
 
 def test_no_escalation_when_answered_and_a_new_period_starts_at_level_1() -> None:
-    nudges, outcomes = run(epochs(still(31), (90, STAND, True), still(31)))
+    nudges, outcomes = run(epochs(still(31), (90, STAND, False), still(31)))
     second_sit = T0 + 31 * MIN + 90 * S
     assert [(x.time_ns, x.level) for x in nudges] == [
         (T0 + 30 * MIN, 1),
