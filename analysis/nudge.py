@@ -72,7 +72,7 @@ import statistics
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -915,7 +915,7 @@ class NudgeResponseStats:
     response_rate: float
     median_response_delay_s: float
 
-    def as_daily_fields(self) -> dict[str, float | int]:
+    def as_daily_fields(self) -> dict[str, Any]:
         """The :class:`~analysis.contracts.DailySummary` nudge fields, for
         ``dataclasses.replace(summary, **stats.as_daily_fields())``."""
         return {

@@ -9,6 +9,7 @@ nudge delivery.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 
@@ -17,7 +18,7 @@ import numpy.typing as npt
 
 from analysis.contracts import NS_PER_S, DailySummary, Event, SampleBatch, empty_epochs
 from analysis.metrics import daily_summary
-from analysis.nudge import Nudge, NudgeOutcome, NudgePolicy, NudgeSettings
+from analysis.nudge import Nudge, NudgeOutcome, NudgePolicy, NudgeResponseStats, NudgeSettings
 from analysis.settings import AnalysisSettings
 from analysis.stream import AnalysisOutput, WearerAnalyzer
 
@@ -66,6 +67,9 @@ class WearerPipeline:
         self._day: str | None = None
         self._day_epochs: list[npt.NDArray[np.void]] = []
         self._day_events: list[Event] = []
+        # nudges not yet summarised and the outcomes known so far (per day)
+        self._nudges: list[Nudge] = []
+        self._outcomes: dict[str, NudgeOutcome] = {}
         self.last_epoch: npt.NDArray[np.void] | None = None
         self.samples_in = 0
         self.epochs_out = 0
@@ -84,6 +88,12 @@ class WearerPipeline:
     def _consume(self, out: AnalysisOutput, *, final: bool) -> PipelineOutput:
         epochs = out.epochs
         decisions = self.policy.feed(epochs) if len(epochs) else None
+        if decisions:
+            self._nudges.extend(decisions.nudges)
+            waiting = {n.nudge_id for n in self._nudges}  # older days are summarised
+            self._outcomes.update(
+                (o.nudge_id, o) for o in decisions.outcomes if o.nudge_id in waiting
+            )
         daily = self._roll_days(epochs, out.events)
         if final and self._day is not None:
             daily.append(self._summarise())
@@ -132,5 +142,16 @@ class WearerPipeline:
         # events that start after this day belong to the next one
         self._day_events = [e for e in self._day_events if e.time_ns >= t1]
         summary = daily_summary(ep, ev, self._day, self.settings)
+        # the day's nudges (sent that local day) and how they were answered;
+        # an outcome not known yet counts as pending, outside the rate
+        mine = [n for n in self._nudges if self._local_day(n.time_ns) == self._day]
+        stats = NudgeResponseStats.of(
+            mine, [self._outcomes[n.nudge_id] for n in mine if n.nudge_id in self._outcomes]
+        )
+        summary = dataclasses.replace(summary, **stats.as_daily_fields())
+        done = {n.nudge_id for n in mine}
+        self._nudges = [n for n in self._nudges if n.nudge_id not in done]
+        for nid in done:
+            self._outcomes.pop(nid, None)
         self._day, self._day_epochs = None, []
         return summary
