@@ -37,7 +37,7 @@ def _analysis_nbytes(w: Any) -> int:
 
 
 def bench_state(quick: bool) -> list[Entry]:
-    n_wearers = 4 if quick else 16
+    n_wearers = 4 if quick else 6
     hours = 1.0 if quick else 8.0
     live_s = 600
     rec = simulated_day(hours, seed=2)
@@ -109,7 +109,7 @@ def bench_state(quick: bool) -> list[Entry]:
 def bench_rss(quick: bool) -> Entry:
     wearers = 5 if quick else 50
     hours = 2.0 if quick else 24.0
-    budget_s = 60.0 if quick else 240.0
+    budget_s = 60.0 if quick else 150.0
     cmd = [
         sys.executable,
         "-m",

@@ -235,7 +235,7 @@ async def _live(
 
 
 def run(quick: bool) -> list[Entry]:
-    rows, info = asyncio.run(_live(3 if quick else 12, (4,) if quick else (4, 5, 6)))
+    rows, info = asyncio.run(_live(3 if quick else 10, (4,) if quick else (4, 5, 6)))
     if not rows:
         raise RuntimeError(f"no haptic nudge was received ({info})")
     tot = [r["total_s"] for r in rows]
