@@ -1,6 +1,6 @@
 """The analysis hot paths a gateway runs: one wearer's day offline, many wearers live.
 
-1. ``analysis.batch_8h_day``: a simulated 8-hour day at 50 Hz (1.44 M samples,
+1. ``pipeline.batch_8h_day_vs_skdh``: a simulated 8-hour day at 50 Hz (1.44 M samples,
    accelerometer + gyroscope) through the whole offline pipeline
    (``analysis.stream.analyze_batch`` + ``analysis.metrics.daily_summary``),
    target <= 1 s. Side by side on the same samples: scikit-digital-health
@@ -21,7 +21,7 @@
    skdh's experimental endpoints (DFA, entropies, signal features) are off:
    we compute nothing comparable.
 
-2. ``analysis.stream_capacity_1s``: how many 50-Hz wearer-streams one core
+2. ``pipeline.stream_capacity_1s``: how many 50-Hz wearer-streams one core
    analyses in real time when each arrives as 1-s batches (the collector's
    cadence), through the edge pipeline per wearer (streaming analysis +
    nudge policy + the day's epochs). Target >= 2000. Side by side: the same
@@ -168,7 +168,7 @@ def bench_batch_day(quick: bool) -> Entry:
         steps = _skdh_steps(rec)
     except ImportError as exc:
         return Entry(
-            f"analysis.batch_{hours:g}h_day",
+            f"pipeline.batch_{hours:g}h_day_vs_skdh",
             ours,
             "CPU s",
             target="<= 1 s per 8 h",
@@ -178,7 +178,7 @@ def bench_batch_day(quick: bool) -> Entry:
     theirs = sum(steps.values())
     detail = ", ".join(f"{k} {v:.2f} s" for k, v in steps.items())
     return Entry(
-        f"analysis.batch_{hours:g}h_day",
+        f"pipeline.batch_{hours:g}h_day_vs_skdh",
         ours,
         "CPU s",
         "scikit-digital-health subset (wear, 1-s activity levels + bouts, sit2stand)",
@@ -229,7 +229,7 @@ def bench_stream_capacity(quick: bool) -> Entry:
     sensor_s = n_wearers * live_s
     cap, floor = sensor_s / stream_t, sensor_s / batch_t
     return Entry(
-        "analysis.stream_capacity_1s",
+        "pipeline.stream_capacity_1s",
         cap,
         "wearer-streams/core",
         "same seconds fed as 15-s batches (the commit block)",
