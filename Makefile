@@ -50,7 +50,12 @@ test: install services-up lint typecheck
 demo: install services-up
 	$(BIN)/postmon demo --out out
 
-bench: install services-up
+BENCH_STAMP := $(VENV)/.bench-stamp
+$(BENCH_STAMP): pyproject.toml | $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[dev,bench]'
+	@touch $(BENCH_STAMP)
+
+bench: install $(BENCH_STAMP) services-up
 	$(BIN)/python -m bench --out out/bench.json
 
 eval: install

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-import argparse
-import importlib
-import json
-import pkgutil
-import platform
-import sys
-import time
-import traceback
-from pathlib import Path
+import os
 
-import bench
-from bench.common import Entry
+# One core unless a benchmark says otherwise: numpy's BLAS would otherwise
+# start a helper thread per core (set before numpy is imported).
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import importlib  # noqa: E402
+import json  # noqa: E402
+import pkgutil  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import traceback  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import bench  # noqa: E402
+from bench.common import Entry, machine_info  # noqa: E402
 
 
 def main() -> int:
@@ -25,10 +31,19 @@ def main() -> int:
     only = {s.strip() for s in args.only.split(",") if s.strip()}
     entries: list[Entry] = []
     failed = []
-    for mod in sorted(m.name for m in pkgutil.iter_modules(bench.__path__)):
-        if not mod.startswith("bench_"):
-            continue
-        short = mod.removeprefix("bench_")
+    durations: dict[str, float] = {}
+    machine_before = machine_info()
+    modules = [
+        m.name.removeprefix("bench_")
+        for m in pkgutil.iter_modules(bench.__path__)
+        if m.name.startswith("bench_")
+    ]
+    unknown = only - set(modules)
+    if unknown:
+        ap.error(f"unknown module(s) {sorted(unknown)}; known: {', '.join(sorted(modules))}")
+    t_all = time.perf_counter()
+    for short in sorted(modules):
+        mod = f"bench_{short}"
         if only and short not in only:
             continue
         print(f"[bench] {short} ...", file=sys.stderr, flush=True)
@@ -40,27 +55,50 @@ def main() -> int:
             failed.append(short)
             continue
         entries.extend(got)
-        print(f"[bench] {short} done in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+        durations[short] = time.perf_counter() - t0
+        print(f"[bench] {short} done in {durations[short]:.1f} s", file=sys.stderr)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     doc = {
-        "machine": {
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(),
-        },
+        "command": " ".join(["python -m bench", *sys.argv[1:]]),
+        "quick": args.quick,
+        "machine": machine_before,
+        "loadavg_after": machine_info().get("loadavg_1_5_15"),
+        "module_wall_s": {k: round(v, 1) for k, v in durations.items()},
+        "total_wall_s": round(time.perf_counter() - t_all, 1),
         "entries": [e.as_dict() for e in entries],
         "failed_modules": failed,
     }
     out.write_text(json.dumps(doc, indent=2, sort_keys=True))
-    print(json.dumps([e.as_dict() for e in entries], indent=1))
-    w = max((len(e.name) for e in entries), default=10)
-    for e in entries:
-        ratio = f"{e.ratio:8.2f}x" if e.ratio is not None else "        -"
-        flag = {True: "ok", False: "GAP", None: "-"}[e.ok]
-        print(f"{e.name:<{w}}  {e.value:14.4g} {e.unit:<14} {ratio}  {e.target:<18} {flag}")
-    print(f"wrote {out}", file=sys.stderr)
+    print(format_table(entries))
+    print(f"wrote {out} ({doc['total_wall_s']:.0f} s)", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _num(x: float | None) -> str:
+    return "-" if x is None else f"{x:.4g}"
+
+
+def format_table(entries: list[Entry]) -> str:
+    """A plain-text table of the entries (name, value, baseline, ratio, target, status)."""
+    rows = [("name", "value", "unit", "baseline", "ratio", "target", "status")]
+    for e in entries:
+        rows.append(
+            (
+                e.name,
+                _num(e.value),
+                e.unit,
+                _num(e.baseline_value),
+                "-" if e.ratio is None else f"{e.ratio:.3g}x",
+                e.target or "-",
+                {True: "ok", False: "GAP", None: "-"}[e.ok],
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines += ["", "notes:"] + [f"  {e.name}: {e.note}" for e in entries if e.note]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -55,8 +55,12 @@ def _skdh(batch: SampleBatch) -> None:
     from skdh.preprocessing import AccelThresholdWearDetection
 
     t = batch.t_ns / 1e9
-    wear = AccelThresholdWearDetection().predict(time=t, accel=batch.accel_g, fs=RATE_HZ)
-    ActivityLevelClassification(cutpoints="migueles_wrist_adult").predict(
+    # apply_setup_criteria=False: skdh's set-up rule discards recordings under 3 h;
+    # min_wear_time=1: the default (10 h) skips an 8-h day, so nothing would be computed
+    wear = AccelThresholdWearDetection(apply_setup_criteria=False).predict(
+        time=t, accel=batch.accel_g, fs=RATE_HZ
+    )
+    ActivityLevelClassification(cutpoints="migueles_wrist_adult", min_wear_time=1).predict(
         time=t, accel=batch.accel_g, fs=RATE_HZ, wear=wear["wear"]
     )
 

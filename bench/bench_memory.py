@@ -1,0 +1,153 @@
+"""Memory a gateway spends per wearer, and whether it grows over a day.
+
+1. ``memory.state_per_wearer_live``: bytes of streaming state per wearer
+   (edge pipeline: analysis look-ahead and filters, nudge policy, the day's
+   epochs so far) after 10 minutes of streaming, measured with
+   ``tracemalloc`` as the growth of traced Python/numpy allocations over many
+   wearers, divided by their number. Target <= 64 KiB. Side by side: what
+   ``WearerAnalyzer.state_nbytes`` reports for the analysis part.
+2. ``memory.state_per_wearer_8h``: the same at the end of an 8-hour worn
+   day (the day's epochs are kept for the daily summary: this is the
+   number that says whether per-wearer memory is bounded).
+3. ``memory.rss_growth_24h``: resident-set growth of a separate process
+   running 50 wearers' pipelines over an accelerated day (``bench.soak``),
+   from the end of the first hour to the end. Target <= 5 %.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import subprocess
+import sys
+import tracemalloc
+from typing import Any
+
+from analysis.contracts import SampleBatch
+from bench.bench_pipeline import DAY_START_NS, edge_wearer_factory
+from bench.common import Entry, sample_batches, simulated_day
+
+KIB = 1024
+
+
+def _analysis_nbytes(w: Any) -> int:
+    an = getattr(w, "analyzer", None)
+    return int(an.state_nbytes()) if an is not None else 0
+
+
+def bench_state(quick: bool) -> list[Entry]:
+    n_wearers = 4 if quick else 6
+    hours = 1.0 if quick else 8.0
+    live_s = 600
+    rec = simulated_day(hours, seed=2)
+    which, make = edge_wearer_factory()
+    day_s = int(len(rec.time_s) / rec.rate_hz)
+
+    def feeds(i: int, first_s: float, last_s: float) -> list[SampleBatch]:
+        # cheap 15-s batches (the commit block), then the last minute as the
+        # collector's 1-s batches, so the carried state is what a live stream holds
+        kw: dict[str, Any] = {"sensor": f"s{i}", "wearer": f"w{i}"}
+        start = DAY_START_NS + i * 7 * 10**9
+        return [
+            *sample_batches(rec, start, 15.0, first_s=first_s, last_s=last_s - 60, **kw),
+            *sample_batches(rec, start, 1.0, first_s=last_s - 60, last_s=last_s, **kw),
+        ]
+
+    first = [feeds(i, 0, live_s) for i in range(n_wearers)]
+    rest = [feeds(i, live_s, day_s) for i in range(n_wearers)]
+    warm = make("warm-up")  # imports, model tables and caches: not per-wearer state
+    for b in feeds(n_wearers, 0, 120):
+        warm.feed(b)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        wearers = [make(f"w{i}") for i in range(n_wearers)]
+        for w, f in zip(wearers, first, strict=True):
+            for b in f:
+                w.feed(b)
+        gc.collect()
+        live = (tracemalloc.get_traced_memory()[0] - base) / n_wearers
+        live_an = sum(_analysis_nbytes(w) for w in wearers) / n_wearers
+        for w, f in zip(wearers, rest, strict=True):
+            for b in f:
+                w.feed(b)
+        gc.collect()
+        end = (tracemalloc.get_traced_memory()[0] - base) / n_wearers
+        end_an = sum(_analysis_nbytes(w) for w in wearers) / n_wearers
+    finally:
+        tracemalloc.stop()
+    del wearers
+    note = f"{which}; tracemalloc over {n_wearers} wearers"
+    return [
+        Entry(
+            "memory.state_per_wearer_live",
+            live / KIB,
+            "KiB",
+            "WearerAnalyzer.state_nbytes (analysis arrays only)",
+            live_an / KIB,
+            live_an / live if live else None,
+            "<= 64 KiB",
+            live <= 64 * KIB,
+            note + f", after {live_s} s streamed",
+        ),
+        Entry(
+            f"memory.state_per_wearer_{hours:g}h",
+            end / KIB,
+            "KiB",
+            "WearerAnalyzer.state_nbytes (analysis arrays only)",
+            end_an / KIB,
+            end_an / end if end else None,
+            "<= 64 KiB",
+            end <= 64 * KIB,
+            note + f", after a {day_s} s worn day (the day's epochs included)",
+        ),
+    ]
+
+
+def bench_rss(quick: bool) -> Entry:
+    wearers = 5 if quick else 50
+    hours = 2.0 if quick else 24.0
+    budget_s = 60.0 if quick else 150.0
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench.soak",
+        "--wearers",
+        str(wearers),
+        "--hours",
+        str(hours),
+        "--chunk-s",
+        "60",
+        "--budget-s",
+        str(budget_s),
+    ]
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, check=True, timeout=budget_s * 4 + 300, env=os.environ
+    )
+    r = json.loads(proc.stdout.strip().splitlines()[-1])
+    growth = float(r["growth_vs_first_hour"])
+    done = float(r["hours_done"])
+    mib = 1024 * 1024
+    note = (
+        f"{r['pipeline']} + line-protocol encoding, {wearers} wearers x {done:.1f} of "
+        f"{hours:g} sensor hours in {r['cpu_s']:.0f} CPU s "
+        f"({r['sensor_s_per_cpu_s']:.0f} sensor-s per CPU s); RSS "
+        f"{r['rss_after_first_hour_bytes'] / mib:.0f} MiB after 1 h, "
+        f"peak {r['rss_peak_bytes'] / mib:.0f}, end {r['rss_end_bytes'] / mib:.0f} MiB"
+    )
+    if r["stopped_early"]:
+        note += f"; stopped at the {budget_s:.0f}-CPU-s budget"
+    return Entry(
+        f"memory.rss_growth_{hours:g}h_{wearers}_wearers",
+        100.0 * growth,
+        "%",
+        target="<= 5 % over the whole day",
+        ok=growth <= 0.05 and not r["stopped_early"],
+        note=note,
+    )
+
+
+def run(quick: bool) -> list[Entry]:
+    return [*bench_state(quick), bench_rss(quick)]
