@@ -1,4 +1,6 @@
-"""Nudge policy and delivery: cost and latency, each beside a baseline (the real-time sensor-to-skin latency is bench_nudge).
+"""Nudge policy and delivery: cost and latency, each beside a baseline.
+
+The real-time sensor-to-skin latency is ``bench_nudge``.
 
 1. Policy throughput on a simulated working day of epochs (one batch per
    wearer-day): the vectorised ``NudgePolicy`` vs the plain per-epoch reading
