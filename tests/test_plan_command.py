@@ -10,13 +10,14 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from postmon.cli import main
-from tests.conftest import influx_query
+from tests.conftest import INFLUX_URL, influx_query
 
 
 def _config(tmp_path: Path, db: str) -> str:
     path = tmp_path / "postmon.toml"
     path.write_text(
-        f'site = "clinic-a"\n[influxdb]\ndatabase = "{db}"\nspool_dir = "{tmp_path / "spool"}"\n',
+        f'site = "clinic-a"\n[influxdb]\nurl = "{INFLUX_URL}"\ndatabase = "{db}"\n'
+        f'spool_dir = "{tmp_path / "spool"}"\n',
         encoding="utf-8",
     )
     return str(path)

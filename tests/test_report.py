@@ -27,6 +27,7 @@ from dashboards.report import model
 from dashboards.report.model import NudgeRow, ReportData
 from postmon.cli import main
 from tests import dashboard_scenario as sc
+from tests.conftest import INFLUX_URL
 
 PLOT_IDS = ("posture", "static", "flexion", "apdf", "eva", "nudges")
 
@@ -181,7 +182,9 @@ def _make_report(
     scenario: sc.Scenario, tmp_path: Path, extra: tuple[str, ...] = ()
 ) -> tuple[Path, dt.date, dt.date]:
     config = tmp_path / "postmon.toml"
-    config.write_text(f'[influxdb]\ndatabase = "{scenario.db}"\n', encoding="utf-8")
+    config.write_text(
+        f'[influxdb]\nurl = "{INFLUX_URL}"\ndatabase = "{scenario.db}"\n', encoding="utf-8"
+    )
     w = scenario.wearers[sc.TARGET]
     first, last = w.daily[0].date, w.daily[-1].date
     out = tmp_path / "report.html"
