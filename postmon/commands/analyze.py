@@ -16,14 +16,13 @@ import argparse
 import dataclasses
 import json
 import math
-import sys
-import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from postmon.errors import ConfigError, InputError
+from postmon.progress import ProgressBar, add_progress_argument, progress_enabled
 
 #: Samples per analysis chunk: an hour at 50 Hz. Bounds the working memory
 #: of the signal processing whatever the recording length.
@@ -63,38 +62,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--model",
         help="activity model JSON (default: the shipped model; used by evaluation)",
     )
-    p.add_argument(
-        "--progress",
-        choices=("auto", "always", "never"),
-        default="auto",
-        help="progress bar on stderr (auto: when stderr is a terminal)",
-    )
+    add_progress_argument(p)
     p.set_defaults(func=run)
-
-
-class _Progress:
-    """A one-line text progress bar on stderr (no dependency)."""
-
-    def __init__(self, label: str, enabled: bool) -> None:
-        self.label = label
-        self.enabled = enabled
-        self._last = -1.0
-        self._t0 = time.monotonic()
-
-    def __call__(self, done: float, total: float) -> None:
-        if not self.enabled or total <= 0:
-            return
-        frac = min(1.0, done / total)
-        if frac - self._last < 0.01 and frac < 1.0:
-            return
-        self._last = frac
-        width = 30
-        bar = "#" * int(frac * width) + "-" * (width - int(frac * width))
-        el = time.monotonic() - self._t0
-        sys.stderr.write(f"\r{self.label:<9} [{bar}] {frac * 100:5.1f}% {el:6.1f} s")
-        if frac >= 1.0:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
 
 
 def _parse_calibration(items: Sequence[str]) -> list[tuple[float, float]]:
@@ -183,14 +152,14 @@ def analyze_file(
     settings = settings or AnalysisSettings.offline()
     start = start or datetime(1970, 1, 1, tzinfo=UTC)
     start_ns = int(start.timestamp()) * NS_PER_S + start.microsecond * 1000
-    rec = read_recording(input_path, progress=_Progress("reading", progress))
+    rec = read_recording(input_path, progress=ProgressBar("reading", progress))
     calib_ns = [
         (start_ns + round(a * NS_PER_S), start_ns + round(b * NS_PER_S)) for a, b in calibration_s
     ]
     an = WearerAnalyzer(settings, model=model, calibration_ns=calib_ns)
     t_ns = start_ns + np.round(rec.time_s * NS_PER_S).astype(np.int64)
     n = t_ns.size
-    bar = _Progress("analysing", progress)
+    bar = ProgressBar("analysing", progress)
     parts: list[AnalysisOutput] = []
     for i in range(0, n, CHUNK_SAMPLES):
         j = min(n, i + CHUNK_SAMPLES)
@@ -302,7 +271,7 @@ def run(args: argparse.Namespace) -> int:
     src = Path(args.input)
     if not src.is_file():
         raise InputError(f"{src}: no such file", hint="give the path of a recording CSV")
-    progress = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
+    progress = progress_enabled(args.progress)
     res = analyze_file(
         src,
         args.out,

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from postmon.errors import ConfigError, InputError
+from postmon.progress import ProgressBar, add_progress_argument, progress_enabled
 
 DEVICES = ("witmotion", "movesense", "metamotion")
 PLACEMENTS = ("upper", "lower")
@@ -83,12 +84,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="no sensor noise, bias, scale error or quantisation (physics only)",
     )
-    p.add_argument(
-        "--progress",
-        choices=("auto", "always", "never"),
-        default="auto",
-        help="progress bar on stderr (auto: when stderr is a terminal)",
-    )
+    add_progress_argument(p)
     p.set_defaults(func=run)
 
 
@@ -114,31 +110,6 @@ def parse_duration(text: str) -> float:
     return value
 
 
-class _Progress:
-    """A one-line text progress bar on stderr (no dependency)."""
-
-    def __init__(self, label: str, enabled: bool) -> None:
-        self.label = label
-        self.enabled = enabled
-        self._last = -1.0
-        self._t0 = time.monotonic()
-
-    def __call__(self, done: float, total: float) -> None:
-        if not self.enabled or total <= 0:
-            return
-        frac = min(1.0, done / total)
-        if frac - self._last < 0.01 and frac < 1.0:
-            return
-        self._last = frac
-        width = 30
-        bar = "#" * int(frac * width) + "-" * (width - int(frac * width))
-        el = time.monotonic() - self._t0
-        sys.stderr.write(f"\r{self.label:<10} [{bar}] {frac * 100:5.1f}% {el:6.1f} s")
-        if frac >= 1.0:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
-
-
 def run(args: argparse.Namespace) -> int:
     from firmware_sim.imu import get_device
     from firmware_sim.simulator import simulate
@@ -156,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} exists and is not a directory")
-    show = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
+    show = progress_enabled(args.progress)
     t0 = time.perf_counter()
     rec = simulate(
         args.profile,
@@ -167,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
         rate_hz=rate,
         device=args.device,
         ideal=args.ideal,
-        progress=_Progress("simulating", show),
+        progress=ProgressBar("simulating", show),
     )
     t_sim = time.perf_counter() - t0
     try:

@@ -9,7 +9,7 @@ built from ``postmon.store.schema`` names only.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -97,6 +97,33 @@ class Reader:
         if group_tags:
             q += " GROUP BY " + ", ".join(quote_ident(t) for t in group_tags)
         return self.query(q)
+
+    def _records(
+        self,
+        meas: Measurement,
+        wearer: str,
+        start_ns: int,
+        end_ns: int,
+        *,
+        site: str | None = None,
+        columns: Sequence[str] | None = None,
+        extra_where: str = "",
+        group_tags: Sequence[str] = (),
+    ) -> Iterator[tuple[dict[str, str], dict[str, Any]]]:
+        """Each stored row as ``(group tags, {column: value})``; all fields by default."""
+        cols = list(meas.fields) if columns is None else list(columns)
+        for s in self._select(
+            meas,
+            cols,
+            wearer,
+            start_ns,
+            end_ns,
+            site=site,
+            extra_where=extra_where,
+            group_tags=group_tags,
+        ):
+            for r in s.values:
+                yield s.tags, dict(zip(s.columns, r, strict=True))
 
     # --------------------------------------------------------------- epochs
     def epochs(
@@ -190,11 +217,9 @@ class Reader:
                 + " OR ".join(f"{quote_ident('kind')} = {quote_literal(k)}" for k in kinds)
                 + ")"
             )
-        cols = list(schema.EVENT.fields)
         out: list[Event] = []
-        for s in self._select(
+        for tags, rec in self._records(
             schema.EVENT,
-            cols,
             wearer,
             start_ns,
             end_ns,
@@ -202,19 +227,15 @@ class Reader:
             extra_where=extra,
             group_tags=("kind",),
         ):
-            for r in s.values:
-                rec = dict(zip(s.columns, r, strict=True))
-                attrs: dict[str, Any] = {}
-                if rec.get("attrs_json"):
-                    attrs.update(json.loads(rec["attrs_json"]))
-                for k in ("activity", "mean_flexion_deg", "value"):
-                    if rec.get(k) is not None:
-                        attrs[k] = rec[k]
-                out.append(
-                    Event(
-                        int(rec["time"]), s.tags["kind"], float(rec.get("duration_s") or 0.0), attrs
-                    )
-                )
+            attrs: dict[str, Any] = {}
+            if rec.get("attrs_json"):
+                attrs.update(json.loads(rec["attrs_json"]))
+            for k in ("activity", "mean_flexion_deg", "value"):
+                if rec.get(k) is not None:
+                    attrs[k] = rec[k]
+            out.append(
+                Event(int(rec["time"]), tags["kind"], float(rec.get("duration_s") or 0.0), attrs)
+            )
         out.sort(key=lambda e: (e.time_ns, e.kind))
         return out
 
@@ -222,31 +243,22 @@ class Reader:
         self, wearer: str, start_ns: int, end_ns: int, *, site: str | None = None
     ) -> list[NudgeRecord]:
         out: list[NudgeRecord] = []
-        cols = list(schema.NUDGE.fields)
-        for s in self._select(
-            schema.NUDGE,
-            cols,
-            wearer,
-            start_ns,
-            end_ns,
-            site=site,
-            group_tags=("reason", "channel"),
+        for tags, rec in self._records(
+            schema.NUDGE, wearer, start_ns, end_ns, site=site, group_tags=("reason", "channel")
         ):
-            for r in s.values:
-                rec = dict(zip(s.columns, r, strict=True))
-                out.append(
-                    NudgeRecord(
-                        time_ns=int(rec["time"]),
-                        nudge_id=str(rec.get("nudge_id") or ""),
-                        reason=s.tags.get("reason", ""),
-                        channel=s.tags.get("channel", ""),
-                        level=int(rec.get("level") or 0),
-                        static_min=rec.get("static_min"),
-                        delivered=rec.get("delivered"),
-                        answered=rec.get("answered"),
-                        response_delay_s=rec.get("response_delay_s"),
-                    )
+            out.append(
+                NudgeRecord(
+                    time_ns=int(rec["time"]),
+                    nudge_id=str(rec.get("nudge_id") or ""),
+                    reason=tags.get("reason", ""),
+                    channel=tags.get("channel", ""),
+                    level=int(rec.get("level") or 0),
+                    static_min=rec.get("static_min"),
+                    delivered=rec.get("delivered"),
+                    answered=rec.get("answered"),
+                    response_delay_s=rec.get("response_delay_s"),
                 )
+            )
         out.sort(key=lambda n: n.time_ns)
         return out
 
@@ -254,31 +266,22 @@ class Reader:
         self, wearer: str, start_ns: int, end_ns: int, *, site: str | None = None
     ) -> list[DeviceStatus]:
         out: list[DeviceStatus] = []
-        cols = list(schema.DEVICE.fields)
-        for s in self._select(
-            schema.DEVICE,
-            cols,
-            wearer,
-            start_ns,
-            end_ns,
-            site=site,
-            group_tags=("sensor", "device_type"),
+        for tags, rec in self._records(
+            schema.DEVICE, wearer, start_ns, end_ns, site=site, group_tags=("sensor", "device_type")
         ):
-            for r in s.values:
-                rec = dict(zip(s.columns, r, strict=True))
-                out.append(
-                    DeviceStatus(
-                        time_ns=int(rec["time"]),
-                        sensor=s.tags.get("sensor", ""),
-                        device_type=s.tags.get("device_type", ""),
-                        connected=bool(rec.get("connected")),
-                        battery_pct=rec.get("battery_pct"),
-                        rate_hz=rec.get("rate_hz"),
-                        lost_samples=int(rec.get("lost_samples") or 0),
-                        gaps=int(rec.get("gaps") or 0),
-                        reconnects=int(rec.get("reconnects") or 0),
-                    )
+            out.append(
+                DeviceStatus(
+                    time_ns=int(rec["time"]),
+                    sensor=tags.get("sensor", ""),
+                    device_type=tags.get("device_type", ""),
+                    connected=bool(rec.get("connected")),
+                    battery_pct=rec.get("battery_pct"),
+                    rate_hz=rec.get("rate_hz"),
+                    lost_samples=int(rec.get("lost_samples") or 0),
+                    gaps=int(rec.get("gaps") or 0),
+                    reconnects=int(rec.get("reconnects") or 0),
                 )
+            )
         out.sort(key=lambda d: d.time_ns)
         return out
 
@@ -286,18 +289,15 @@ class Reader:
         self, wearer: str, start_ns: int, end_ns: int, *, site: str | None = None
     ) -> list[PlanChange]:
         out: list[PlanChange] = []
-        cols = list(schema.PLAN_CHANGE.fields)
-        for s in self._select(schema.PLAN_CHANGE, cols, wearer, start_ns, end_ns, site=site):
-            for r in s.values:
-                rec = dict(zip(s.columns, r, strict=True))
-                out.append(
-                    PlanChange(
-                        int(rec["time"]),
-                        str(rec.get("title") or ""),
-                        str(rec.get("text") or ""),
-                        json.loads(rec.get("settings_json") or "{}"),
-                    )
+        for _tags, rec in self._records(schema.PLAN_CHANGE, wearer, start_ns, end_ns, site=site):
+            out.append(
+                PlanChange(
+                    int(rec["time"]),
+                    str(rec.get("title") or ""),
+                    str(rec.get("text") or ""),
+                    json.loads(rec.get("settings_json") or "{}"),
                 )
+            )
         out.sort(key=lambda c: c.time_ns)
         return out
 
@@ -305,12 +305,10 @@ class Reader:
         self, wearer: str, start_ns: int, end_ns: int, *, site: str | None = None
     ) -> list[DailySummary]:
         """Daily summaries whose local midnight falls in the range, by date."""
-        cols = list(schema.DAILY.fields)
-        out: list[DailySummary] = []
-        for s in self._select(schema.DAILY, cols, wearer, start_ns, end_ns, site=site):
-            for r in s.values:
-                rec = dict(zip(s.columns, r, strict=True))
-                out.append(_daily_from_row(rec))
+        out = [
+            _daily_from_row(rec)
+            for _tags, rec in self._records(schema.DAILY, wearer, start_ns, end_ns, site=site)
+        ]
         out.sort(key=lambda d: d.date)
         return out
 
