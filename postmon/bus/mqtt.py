@@ -45,6 +45,7 @@ from postmon.bus import codec
 from postmon.bus.base import Sink, deliver
 from postmon.config import MqttConfig
 from postmon.errors import InputError, PostmonError, Reason
+from postmon.security.mqtt import TlsSafeClient
 from postmon.store.records import DeviceStatus, NudgeRecord
 from postmon.store.spool import Spool, SpoolError
 from postmon.store.writer import Outcome
@@ -56,8 +57,12 @@ _NO_MATCHING_SUBSCRIBERS = 16  # MQTT v5 PUBACK reason code
 
 
 def make_client(cfg: MqttConfig, client_id: str, *, manual_ack: bool = False) -> mqtt.Client:
-    """A paho v5 client with the config's credentials, TLS and flow limits."""
-    c = mqtt.Client(
+    """A paho v5 client with the config's credentials, TLS and flow limits.
+
+    A failed TLS handshake closes its socket at once (``TlsSafeClient``)
+    rather than leaving it to the garbage collector while paho reconnects.
+    """
+    c = TlsSafeClient(
         mqtt.CallbackAPIVersion.VERSION2,
         client_id=client_id,
         protocol=mqtt.MQTTv5,

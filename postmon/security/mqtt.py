@@ -130,7 +130,7 @@ def _connack_error(cfg: MqttConfig, code: ReasonCode) -> PostmonError:
     return ServiceUnavailable(f"MQTT broker {cfg.host}:{cfg.port} refused the connection: {name}")
 
 
-class _Client(mqtt.Client):
+class TlsSafeClient(mqtt.Client):
     """paho's client, closing the TLS socket when the handshake fails.
 
     paho 2.2 leaves the half-open ``SSLSocket`` of a failed handshake to the
@@ -157,7 +157,7 @@ class _Client(mqtt.Client):
 
 def make_client(cfg: MqttConfig, client_id: str | None = None) -> mqtt.Client:
     """A paho v2 client with the config's credentials and TLS settings (not connected)."""
-    client = _Client(
+    client = TlsSafeClient(
         mqtt.CallbackAPIVersion.VERSION2,
         client_id=client_id or f"postmon-{uuid.uuid4().hex[:12]}",
         protocol=mqtt.MQTTv5,
