@@ -32,7 +32,7 @@ Forward axis ``fwd`` (unit vector, sensor frame, perpendicular to ``up``)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -69,6 +69,17 @@ class Reference:
     fwd: F64 | None = None
     source: str = "none"
     fwd_source: str = "none"
+    #: (3, 3) rows up, forward, right (forward and right NaN without a forward
+    #: axis): the angles of many seconds are then one matrix product
+    frame: F64 = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        m = np.full((3, 3), np.nan)
+        m[0] = self.up
+        if self.fwd is not None:
+            m[1] = self.fwd
+            m[2] = np.cross(self.fwd, self.up)
+        object.__setattr__(self, "frame", m)
 
 
 def trunk_angles(g_unit: F64, ref: Reference | None) -> tuple[F64, F64, F64]:
@@ -95,13 +106,15 @@ def trunk_angles(g_unit: F64, ref: Reference | None) -> tuple[F64, F64, F64]:
     if ref is None:
         nan = np.full(n, np.nan)
         return nan, nan.copy(), nan.copy()
-    cu = g_unit @ ref.up
-    incl = np.degrees(np.arccos(np.clip(cu, -1.0, 1.0)))
     if ref.fwd is None:
+        incl = np.degrees(np.arccos(np.clip(g_unit @ ref.up, -1.0, 1.0)))
         return incl, incl.copy(), np.zeros(n)
-    right = np.cross(ref.fwd, ref.up)
-    flex = np.degrees(np.arctan2(-(g_unit @ ref.fwd), cu))
-    lat = np.degrees(np.arctan2(-(g_unit @ right), cu))
+    c = g_unit @ ref.frame.T  # (N, 3): components along up, forward, right
+    cu = c[:, 0]
+    # atan2 of the orthogonal part rather than acos: exact near upright too
+    incl = np.degrees(np.arctan2(np.hypot(c[:, 1], c[:, 2]), cu))
+    flex = np.degrees(np.arctan2(-c[:, 1], cu))
+    lat = np.degrees(np.arctan2(-c[:, 2], cu))
     return incl, flex, lat
 
 

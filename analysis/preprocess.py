@@ -56,6 +56,9 @@ VELOCITY_TAU_S = 1.5
 VERTICAL_HP_TAU_S = 4.0
 #: Gyroscope bias tracking (s): far slower than any trunk movement.
 GYRO_BIAS_TAU_S = 30.0
+#: The bias is learnt only from samples turning slower than this (rad/s, 6 deg/s):
+#: above cheap gyroscopes' bias (1-3 deg/s), below any deliberate movement.
+GYRO_STILL_RAD_S = 6.0 / (180.0 / np.pi)
 DEG_PER_RAD = 180.0 / np.pi
 
 FEATURE_DTYPE = np.dtype(
@@ -88,20 +91,25 @@ def _grid_period_ns(rate_hz: float) -> int:
 
 @dataclass(frozen=True, slots=True)
 class GridChunk:
-    """Resampled data on the working grid (M points)."""
+    """Resampled data on the working grid (M points), component-major.
+
+    Component-major (3, M) arrays keep each axis contiguous, so the filters
+    and per-second reductions below run along the fast memory axis.
+    """
 
     t_ns: I64  # (M,) grid times
     valid: npt.NDArray[np.bool_]  # (M,) False inside gaps
-    acc: F64  # (M, 3) g
-    gyro: F64  # (M, 3) deg/s (zeros when absent)
+    acc: F64  # (3, M) g
+    gyro: F64  # (3, M) deg/s (zeros when absent)
     has_gyro: npt.NDArray[np.bool_]  # (M,)
 
 
 class Resampler:
     """Gap-aware resampling of an irregular stream onto an absolute-time grid.
 
-    State: the last raw sample (for interpolation across the chunk boundary),
-    the boxcar filter state and the next grid index. A few hundred bytes.
+    State: the last ``box_n`` raw samples (the boxcar history, which also
+    gives the interpolation across the chunk boundary), the last sample time
+    and the next grid index. A few hundred bytes.
     """
 
     def __init__(self, settings: AnalysisSettings) -> None:
@@ -109,33 +117,27 @@ class Resampler:
         self.max_gap_ns = round(settings.max_interp_gap_s * NS_PER_S)
         self.next_k: int | None = None
         self.last_t: int | None = None
-        self.last_row: F64 | None = None  # filtered [acc, gyro, has_gyro]
         self.box_n = 0
-        self.box_zi: F64 | None = None
+        #: (7, box_n) raw [acc, gyro, has_gyro] of the last samples, oldest first
+        self.box_hist: npt.NDArray[np.float32] | None = None
         self.dropped_samples = 0  # out-of-order / duplicate samples ignored
-
-    def _boxcar(self, rows: F64, rate_hz: float) -> F64:
-        n = max(1, int(rate_hz / (NS_PER_S / self.period_ns) + 1e-9))
-        if n == 1:
-            self.box_n = 1
-            return rows
-        if n != self.box_n or self.box_zi is None:
-            self.box_n = n
-            # start in steady state on the first sample (no ramp from zero)
-            self.box_zi = np.repeat(rows[:1], n - 1, axis=0) * (
-                np.arange(n - 1, 0, -1)[:, None] / n
-            )
-        b = np.full(n, 1.0 / n)
-        out, self.box_zi = lfilter(b, [1.0], rows, axis=0, zi=self.box_zi)
-        return np.asarray(out)
 
     def push(
         self,
         t_ns: I64,
-        acc: F64,
-        gyro: F64 | None,
+        acc: npt.NDArray[np.floating],
+        gyro: npt.NDArray[np.floating] | None,
         rate_hz: float,
     ) -> GridChunk:
+        """Resample (N,) times and (N, 3) samples (gyro may be None) onto the grid.
+
+        Inputs faster than the grid are smoothed by a boxcar one grid period
+        long; grid points are linearly interpolated between the two boxcar
+        outputs around them. Only the boxcar outputs next to grid points are
+        computed (gathered, not filtered over every input sample), and each is
+        a sum in a fixed order of its own samples: bit-identical for any
+        chunking. Samples are held as float32 (sensors deliver at most 16 bits).
+        """
         t = np.asarray(t_ns, dtype=np.int64)
         if self.last_t is not None and t.size and t[0] <= self.last_t:
             keep = t > self.last_t
@@ -152,24 +154,35 @@ class Resampler:
         n = t.size
         if n == 0:
             return _empty_grid()
-        rows = np.empty((n, 7))
-        rows[:, 0:3] = acc
-        if gyro is None:
-            rows[:, 3:6] = 0.0
-            rows[:, 6] = 0.0
+        box = max(1, int(rate_hz / (NS_PER_S / self.period_ns) + 1e-9))
+        if self.last_t is None or box != self.box_n or self.box_hist is None:
+            first = np.empty((7, 1), dtype=np.float32)
+            first[0:3, 0] = acc[0]
+            first[3:6, 0] = 0.0 if gyro is None else gyro[0]
+            first[6, 0] = 0.0 if gyro is None else 1.0
+            # start in steady state on the first sample (no ramp from zero)
+            hist = np.repeat(first, box, axis=1)
         else:
-            rows[:, 3:6] = gyro
-            rows[:, 6] = 1.0
-        rows = self._boxcar(rows, rate_hz)
+            hist = self.box_hist
+        # xx: box_n history samples, the new ones, one spare column for the gather
+        xx = np.empty((7, box + n + 1), dtype=np.float32)
+        xx[:, :box] = hist
+        xx[0:3, box : box + n] = acc.T
+        if gyro is None:
+            xx[3:7, box : box + n] = 0.0
+        else:
+            xx[3:6, box : box + n] = gyro.T
+            xx[6, box : box + n] = 1.0
+        xx[:, -1] = xx[:, -2]
+        self.box_n = box
+        self.box_hist = xx[:, n : n + box].copy()
         if self.last_t is None:
-            t_all, r_all = t, rows
+            # the first sample has no predecessor: index 0 of t_all is itself
+            t_all = np.concatenate((t[:1], t))
             self.next_k = -(-int(t[0]) // self.period_ns)
         else:
-            assert self.last_row is not None
             t_all = np.concatenate(([self.last_t], t))
-            r_all = np.concatenate((self.last_row[None, :], rows))
         self.last_t = int(t[-1])
-        self.last_row = rows[-1].copy()
         assert self.next_k is not None
         k_end = int(t_all[-1]) // self.period_ns
         if k_end < self.next_k:
@@ -177,34 +190,59 @@ class Resampler:
         k = np.arange(self.next_k, k_end + 1, dtype=np.int64)
         self.next_k = k_end + 1
         tg = k * self.period_ns
+        # t_all[q] is the sample whose boxcar output is xx[:, q : q + box].mean
         j = np.searchsorted(t_all, tg, side="right") - 1
-        j = np.clip(j, 0, t_all.size - 1)
+        np.clip(j, 0, t_all.size - 1, out=j)
         j1 = np.minimum(j + 1, t_all.size - 1)
         t0 = t_all[j]
-        exact = tg == t0
         span = t_all[j1] - t0
-        valid = exact | ((span > 0) & (span <= self.max_gap_ns) & (tg >= t0))
-        w = np.where(span > 0, (tg - t0) / np.where(span > 0, span, 1), 0.0)
-        w = np.where(exact, 0.0, w)
-        vals = r_all[j] + w[:, None] * (r_all[j1] - r_all[j])
-        return GridChunk(tg, valid, vals[:, 0:3], vals[:, 3:6], vals[:, 6] > 0.5)
+        valid = (tg == t0) | ((span > 0) & (span <= self.max_gap_ns) & (tg >= t0))
+        # weight of the right neighbour; 0 on an exact hit or past the last sample
+        w = (tg - t0) / np.where(span > 0, span, np.iinfo(np.int64).max)
+        # sums of a few float32 values are exact in float64, so the right
+        # neighbour's boxcar is the left one plus its newest minus its oldest
+        vals = xx[:, j].astype(np.float64)
+        for i in range(1, box):
+            vals += xx[:, j + i]
+        if w.any():  # not every grid point falls exactly on a sample
+            vals += w * (xx[:, j + box].astype(np.float64) - xx[:, j])
+        if box > 1:
+            vals *= 1.0 / box
+        return GridChunk(tg, valid, vals[0:3], vals[3:6], vals[6] > 0.5)
 
 
 def _empty_grid() -> GridChunk:
     return GridChunk(
         np.empty(0, np.int64),
         np.empty(0, bool),
-        np.empty((0, 3)),
-        np.empty((0, 3)),
+        np.empty((3, 0)),
+        np.empty((3, 0)),
         np.empty(0, bool),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Fused:
+    """Gravity separation of a grid chunk (M points); NaN inside gaps."""
+
+    g: F64  # (3, M) fused gravity estimate (g, about unit length)
+    up: F64  # (3, M) unit fused gravity ("up") direction
+    up_acc: F64  # (3, M) unit accelerometer-only (low-pass) direction
+    vert: F64  # (M,) high-passed body acceleration along up (g)
+    vel: F64  # (M,) leaky-integrated vertical velocity (m/s)
+
+
+def _unit(v: F64) -> F64:
+    """(3, M) vectors scaled to unit length (component-major, no axis shuffles)."""
+    out: F64 = v * (1.0 / np.sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]))
+    return out
 
 
 class GravityFilter:
     """Vector complementary filter (see module docstring), restartable at gaps.
 
-    State: three first-order filter states (3 floats each) and whether the
-    previous grid point was valid.
+    State: five 3-vectors (low-pass, two fixed-point passes, vertical
+    high-pass/velocity, gyroscope bias).
     """
 
     def __init__(self, settings: AnalysisSettings) -> None:
@@ -215,42 +253,59 @@ class GravityFilter:
         self.vel_decay = 1.0 - dt / VELOCITY_TAU_S
         self.dt = dt
         self.bias_alpha = dt / (GYRO_BIAS_TAU_S + dt)
-        self.z: F64 | None = None  # (5, 3): LP accel, pass 1, pass 2, vertical HP/vel, gyro bias
+        # (5, 4): LP accel, pass 1, pass 2, vertical HP/vel (first 3 columns),
+        # gyro bias numerator (3) and denominator (1)
+        self.z: F64 | None = None
 
-    def _run(self, acc: F64, gyro_rad: F64, has_gyro: bool) -> tuple[F64, F64, F64, F64]:
-        """One continuous valid run; returns (g_acc, g_fused, a_vert_hp, v_vert)."""
+    def _run(self, acc: F64, gyro_rad: F64, has_gyro: bool) -> tuple[F64, F64, F64, F64, F64]:
+        """One continuous valid run of (3, m) arrays; returns (g_acc, g, up, vert, vel)."""
         a = self.alpha
-        b_lp, a_lp = [a], [1.0, -(1.0 - a)]
+        b_lp, a_lp = np.array([a]), np.array([1.0, -(1.0 - a)])
         if self.z is None:
             # start in steady state on the first sample
-            z0 = (1.0 - a) * acc[0]
+            z0 = np.append((1.0 - a) * acc[:, 0], 0.0)
             # the bias estimate starts at 0: the first sample may be a movement
-            self.z = np.array([z0, z0, z0, [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+            self.z = np.array([z0, z0, z0, np.zeros(4), np.zeros(4)])
         z = self.z
-        g_acc, z0n = lfilter(b_lp, a_lp, acc, axis=0, zi=z[0:1])
+        g_acc, z0n = lfilter(b_lp, a_lp, acc, axis=1, zi=z[0][:3, None])
         g = np.asarray(g_acc)
-        zs = [z0n[0]]
+        zs = [z0n[:, 0]]
         zb = z[4]
         if has_gyro:
             # gyroscope bias (1-3 deg/s on cheap sensors) would tilt the fused
-            # estimate by tau * bias (1-3°) when still: remove the slow part
+            # estimate by tau * bias (1-3°) when still: remove the slow part,
+            # learnt only while the sensor barely turns, so that a real turn
+            # (a 70° bend in one second) is not taken for bias afterwards
             ba = self.bias_alpha
-            bias, zbn = lfilter([ba], [1.0, -(1.0 - ba)], gyro_rad, axis=0, zi=z[4:5])
-            gyro_rad = gyro_rad - bias
-            zb = zbn[0]
+            still = (
+                gyro_rad[0] * gyro_rad[0] + gyro_rad[1] * gyro_rad[1] + gyro_rad[2] * gyro_rad[2]
+            ) < GYRO_STILL_RAD_S**2
+            num_den = np.empty((4, acc.shape[1]))
+            num_den[0:3] = gyro_rad * still
+            num_den[3] = still
+            nd, zbn = lfilter([ba], [1.0, -(1.0 - ba)], num_den, axis=1, zi=z[4][:, None])
+            with np.errstate(invalid="ignore", divide="ignore"):
+                bias = np.where(nd[3] > 1e-6, nd[0:3] / nd[3], 0.0)
+            w = gyro_rad - bias
+            zb = zbn[:, 0]
+            tau = self.tau_s
             for p in (1, 2):
-                u = g / np.linalg.norm(g, axis=1, keepdims=True)
-                drive = acc - self.tau_s * np.cross(gyro_rad, u)
-                g_p, zp = lfilter(b_lp, a_lp, drive, axis=0, zi=z[p : p + 1])
+                u = _unit(g)
+                # drive = acc - tau * (omega x u), written out per component
+                drive = np.empty_like(acc)
+                drive[0] = acc[0] - tau * (w[1] * u[2] - w[2] * u[1])
+                drive[1] = acc[1] - tau * (w[2] * u[0] - w[0] * u[2])
+                drive[2] = acc[2] - tau * (w[0] * u[1] - w[1] * u[0])
+                g_p, zp = lfilter(b_lp, a_lp, drive, axis=1, zi=z[p][:3, None])
                 g = np.asarray(g_p)
-                zs.append(zp[0])
+                zs.append(zp[:, 0])
         else:
-            zs += [z[1], z[2]]
-        unit = g / np.linalg.norm(g, axis=1, keepdims=True)
+            zs += [z[1][:3], z[2][:3]]
+        up = _unit(g)
         # body acceleration along up (g). a.u - 1 rather than (a - g).u: the
         # filtered g shrinks while it turns (an average of directions), and a
         # direction error e only costs 1 - cos(e) here
-        vert = np.einsum("ij,ij->i", acc, unit) - 1.0
+        vert = acc[0] * up[0] + acc[1] * up[1] + acc[2] * up[2] - 1.0
         # high-pass (remove bias), then leaky integration to velocity (m/s)
         va = self.vert_alpha
         vz = z[3]
@@ -259,43 +314,70 @@ class GravityFilter:
         vel, velz = lfilter(
             [self.dt * STANDARD_GRAVITY_MS2], [1.0, -self.vel_decay], vert_hp, zi=vz[1:2]
         )
-        self.z = np.array([zs[0], zs[1], zs[2], [hz[0], velz[0], 0.0], zb])
-        return np.asarray(g_acc), g, vert_hp, np.asarray(vel)
+        self.z = np.array(
+            [
+                np.append(zs[0], 0.0),
+                np.append(zs[1], 0.0),
+                np.append(zs[2], 0.0),
+                [hz[0], velz[0], 0.0, 0.0],
+                zb,
+            ]
+        )
+        return np.asarray(g_acc), g, up, vert_hp, np.asarray(vel)
 
-    def push(self, grid: GridChunk) -> tuple[F64, F64, F64, F64]:
+    def push(self, grid: GridChunk) -> Fused:
         """Filter a grid chunk; invalid points give NaN and restart the filters."""
         m = grid.t_ns.size
-        g_acc = np.full((m, 3), np.nan)
-        g_f = np.full((m, 3), np.nan)
+        valid = grid.valid
+        gyro_rad = grid.gyro * (1.0 / DEG_PER_RAD)
+        if m and valid.all():
+            hg = bool(grid.has_gyro.all())
+            g_acc, g, up, vert, vel = self._run(grid.acc, gyro_rad, hg)
+            return Fused(g, up, _unit(g_acc), vert, vel)
+        g_acc = np.full((3, m), np.nan)
+        g = np.full((3, m), np.nan)
+        up = np.full((3, m), np.nan)
         vert = np.full(m, np.nan)
         vel = np.full(m, np.nan)
         if m == 0:
-            return g_acc, g_f, vert, vel
-        valid = grid.valid
-        if valid.all():
-            runs = [(0, m)]
-        else:
-            edges = np.flatnonzero(np.diff(np.concatenate(([0], valid.view(np.int8), [0]))))
-            runs = list(zip(edges[0::2].tolist(), edges[1::2].tolist(), strict=True))
-            if not valid[0]:
-                self.z = None
-        gyro_rad = grid.gyro / DEG_PER_RAD
+            return Fused(g, up, g_acc, vert, vel)
+        edges = np.flatnonzero(np.diff(np.concatenate(([0], valid.view(np.int8), [0]))))
+        runs = list(zip(edges[0::2].tolist(), edges[1::2].tolist(), strict=True))
+        if not valid[0]:
+            self.z = None
         for s, e in runs:
             if s > 0:
                 self.z = None  # restart after a gap
             hg = bool(grid.has_gyro[s:e].all())
-            ga, gf, vh, v = self._run(grid.acc[s:e], gyro_rad[s:e], hg)
-            g_acc[s:e], g_f[s:e], vert[s:e], vel[s:e] = ga, gf, vh, v
+            ga, gf, u, vh, v = self._run(grid.acc[:, s:e], gyro_rad[:, s:e], hg)
+            g_acc[:, s:e], g[:, s:e], up[:, s:e], vert[s:e], vel[s:e] = ga, gf, u, vh, v
         if not valid[-1]:
             self.z = None
-        return g_acc, g_f, vert, vel
+        return Fused(g, up, _unit(g_acc), vert, vel)
+
+
+# rows of the per-point matrix the feature extractor groups into epochs
+_ACC, _GYRO, _HASG, _G, _UP, _UPA, _VERT, _VEL = (
+    slice(0, 3),
+    slice(3, 6),
+    6,
+    slice(7, 10),
+    slice(10, 13),
+    slice(13, 16),
+    16,
+    17,
+)
+_NROWS = 18
+#: what an invalid grid point holds: benign finite values (it carries zero
+#: weight; finite values keep the reductions free of NaN bookkeeping)
+_BENIGN = np.array([0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0], dtype=np.float64)
 
 
 class FeatureExtractor:
     """Groups filtered grid points into 1-s epochs and computes ``FEATURE_DTYPE``.
 
     Keeps the unfinished epoch plus ``GAIT_WINDOW_S - 1`` finished seconds of
-    vertical acceleration (for the gait window): about 10 KB at 25 Hz.
+    vertical and body acceleration (for the gait window): about 3 KB at 25 Hz.
     """
 
     def __init__(self, settings: AnalysisSettings) -> None:
@@ -304,130 +386,181 @@ class FeatureExtractor:
         self.lags = np.arange(
             round(STEP_PERIOD_MIN_S * self.rate), round(STEP_PERIOD_MAX_S * self.rate) + 1
         )
-        # carry: grid points of the unfinished epoch, and the history for the gait window
-        self.pend: dict[str, F64] | None = None
-        self.hist_vert: F64 = np.full((GAIT_WINDOW_S - 1) * self.rate, np.nan)
-        self.hist_body: F64 = np.full(((GAIT_WINDOW_S - 1) * self.rate, 3), np.nan)
+        # carry: grid points of the unfinished epoch (first grid index, validity, values)
+        self.pend_k = -1
+        self.pend_valid: npt.NDArray[np.bool_] = np.zeros(0, dtype=bool)
+        self.pend: F64 = np.zeros((_NROWS, 0))
+        # history for the gait window: vertical + body acceleration, validity
+        hl = (GAIT_WINDOW_S - 1) * self.rate
+        self.hist: F64 = np.zeros((4, hl))
+        self.hist_valid: npt.NDArray[np.bool_] = np.zeros(hl, dtype=bool)
 
-    def push(
-        self, grid: GridChunk, g_acc: F64, g_f: F64, vert: F64, vel: F64
-    ) -> npt.NDArray[np.void]:
-        cols = {
-            "t": grid.t_ns.astype(np.float64),  # only for epoch grouping below
-            "valid": grid.valid.astype(np.float64),
-            "acc": grid.acc,
-            "gyro": np.where(grid.has_gyro[:, None], grid.gyro, np.nan),
-            "g_acc": g_acc,
-            "g_f": g_f,
-            "vert": vert,
-            "vel": vel,
-        }
-        if self.pend is not None:
-            cols = {k: np.concatenate((self.pend[k], v)) for k, v in cols.items()}
-        t_first = int(grid.t_ns[0]) if grid.t_ns.size else None
-        if self.pend is not None and self.pend["t"].size:
-            t_first = int(self.pend["t"][0])
-        if t_first is None:
+    @property
+    def state_nbytes(self) -> int:
+        return int(
+            self.pend.nbytes + self.pend_valid.nbytes + self.hist.nbytes + self.hist_valid.nbytes
+        )
+
+    def push(self, grid: GridChunk, fused: Fused) -> npt.NDArray[np.void]:
+        """Features of the epochs this chunk completes (consecutive grid points)."""
+        m = grid.t_ns.size
+        if m == 0:
             return np.empty(0, FEATURE_DTYPE)
-        n = cols["t"].size
-        # grid index of each point relative to the first epoch start
-        k0 = t_first // self.period_ns
-        e0 = (k0 // self.rate) * self.rate  # grid index of the first epoch start
-        kk = np.round(cols["t"] / self.period_ns).astype(np.int64) - e0
-        n_complete_pts = n
-        last_k = int(kk[-1])
-        if (last_k + 1) % self.rate != 0:
-            # the last epoch is unfinished: keep its points
-            cut_k = (last_k // self.rate) * self.rate
-            n_complete_pts = int(np.searchsorted(kk, cut_k, side="left"))
-        self.pend = {k: v[n_complete_pts:] for k, v in cols.items()}
-        if n_complete_pts == 0:
+        x = np.empty((_NROWS, m))
+        x[_ACC] = grid.acc
+        x[_GYRO] = grid.gyro
+        x[_HASG] = grid.has_gyro
+        x[_G] = fused.g
+        x[_UP] = fused.up
+        x[_UPA] = fused.up_acc
+        x[_VERT] = fused.vert
+        x[_VEL] = fused.vel
+        valid = grid.valid
+        if not valid.all():
+            x[:, ~valid] = _BENIGN[:, None]
+        k_first = int(grid.t_ns[0]) // self.period_ns
+        if self.pend.shape[1]:
+            x = np.concatenate((self.pend, x), axis=1)
+            valid = np.concatenate((self.pend_valid, valid))
+            k_first = self.pend_k
+        elif self.pend_k < 0:
+            # epochs before the first point of a stream are padded as missing
+            pad = k_first % self.rate
+            if pad:
+                x = np.concatenate((np.repeat(_BENIGN[:, None], pad, axis=1), x), axis=1)
+                valid = np.concatenate((np.zeros(pad, dtype=bool), valid))
+                k_first -= pad
+        # the resampler yields consecutive grid points and the carried ones
+        # start at an epoch boundary, so complete epochs are whole blocks
+        n = x.shape[1]
+        ne = n // self.rate
+        cut = ne * self.rate
+        self.pend = x[:, cut:].copy()
+        self.pend_valid = valid[cut:].copy()
+        self.pend_k = k_first + cut
+        if ne == 0:
             return np.empty(0, FEATURE_DTYPE)
-        done = {k: v[:n_complete_pts] for k, v in cols.items()}
-        # A resampler without gaps yields consecutive grid points, so complete
-        # epochs are full blocks of `rate` points starting at an epoch boundary;
-        # epochs before the first point of a stream are padded as missing.
-        pad = int(kk[0] % self.rate)
-        if pad:
-            done = {k: _pad_front(v, pad) for k, v in done.items()}
-        ne = (n_complete_pts + pad) // self.rate
-        start_ns = (e0 + (int(kk[0]) - pad)) * self.period_ns
-        return self._features(done, ne, start_ns)
+        return self._features(x[:, :cut], valid[:cut], ne, k_first * self.period_ns)
 
     def flush(self) -> npt.NDArray[np.void]:
         """Features of the unfinished last epoch (end of a recording)."""
-        if self.pend is None or self.pend["t"].size == 0:
+        npend = self.pend.shape[1]
+        if npend == 0:
             return np.empty(0, FEATURE_DTYPE)
-        cols = self.pend
-        self.pend = None
-        k = np.round(cols["t"] / self.period_ns).astype(np.int64)
-        e_start = (int(k[0]) // self.rate) * self.rate
-        pad_front = int(k[0]) - e_start
-        pad_back = self.rate - pad_front - k.size
-        done = {kname: _pad_back(_pad_front(v, pad_front), pad_back) for kname, v in cols.items()}
-        return self._features(done, 1, e_start * self.period_ns)
+        back = self.rate - npend
+        x = np.concatenate((self.pend, np.repeat(_BENIGN[:, None], back, axis=1)), axis=1)
+        valid = np.concatenate((self.pend_valid, np.zeros(back, dtype=bool)))
+        start_ns = self.pend_k * self.period_ns
+        self.pend = np.zeros((_NROWS, 0))
+        self.pend_valid = np.zeros(0, dtype=bool)
+        return self._features(x, valid, 1, start_ns)
 
-    def _features(self, c: dict[str, F64], ne: int, start_ns: int) -> npt.NDArray[np.void]:
+    def _features(
+        self, x: F64, valid: npt.NDArray[np.bool_], ne: int, start_ns: int
+    ) -> npt.NDArray[np.void]:
+        """Per-second features of ``ne`` whole epochs, x (_NROWS, ne * rate).
+
+        Invalid points hold benign values and weight 0; with every point valid
+        the weighted means reduce to plain ones bit for bit (x * 1.0 == x), so
+        an epoch's features depend only on its own points whatever the chunking.
+        """
         r = self.rate
         out = np.zeros(ne, FEATURE_DTYPE)
         out["time_ns"] = start_ns + np.arange(ne, dtype=np.int64) * NS_PER_S
-        valid = c["valid"].reshape(ne, r) > 0.5
-        nv = valid.sum(axis=1)
+        xe = x.reshape(_NROWS, ne, r)
+        vmask = valid.reshape(ne, r)
+        all_valid = bool(valid.all())
+        if all_valid:
+            wt: F64 | None = None
+            nv = np.full(ne, float(r))
+        else:
+            wt = vmask.astype(np.float64)
+            nv = wt.sum(axis=1)
+
+        def mean(v: F64) -> F64:
+            s = v.sum(axis=-1) if wt is None else (v * wt).sum(axis=-1)
+            res: F64 = s / nv
+            return res
+
         out["coverage"] = nv / r
         has = nv > 0
         with np.errstate(invalid="ignore", divide="ignore"):
-            acc = c["acc"].reshape(ne, r, 3)
-            g_f = c["g_f"].reshape(ne, r, 3)
-            g_a = c["g_acc"].reshape(ne, r, 3)
-            uf = g_f / np.linalg.norm(g_f, axis=2, keepdims=True)
-            ua = g_a / np.linalg.norm(g_a, axis=2, keepdims=True)
-            gm = _nanmean_rows(uf, has)
-            out["g"] = gm / np.linalg.norm(gm, axis=1, keepdims=True)
-            am = _nanmean_rows(ua, has)
-            am /= np.linalg.norm(am, axis=1, keepdims=True)
-            dev = np.linalg.norm(ua - am[:, None, :], axis=2)
-            out["tilt_sd_deg"] = np.sqrt(_nanmean2(dev**2, has)) * DEG_PER_RAD
-            body = acc - g_f
-            out["intensity_g"] = _nanmean2(np.linalg.norm(body, axis=2), has)
-            mag = np.linalg.norm(acc, axis=2)
-            out["sd_mag_g"] = np.sqrt(
-                np.maximum(_nanmean2(mag**2, has) - _nanmean2(mag, has) ** 2, 0.0)
-            )
+            up = xe[_UP]
+            gm = mean(up)
+            out["g"] = _unit(gm).T
+            upa = xe[_UPA]
+            am = _unit(mean(upa))
+            d0, d1, d2 = upa[0] - am[0][:, None], upa[1] - am[1][:, None], upa[2] - am[2][:, None]
+            out["tilt_sd_deg"] = np.sqrt(mean(d0 * d0 + d1 * d1 + d2 * d2)) * DEG_PER_RAD
+            acc = xe[_ACC]
+            body = acc - xe[_G]
+            out["intensity_g"] = mean(np.sqrt(body[0] ** 2 + body[1] ** 2 + body[2] ** 2))
+            mag2 = acc[0] ** 2 + acc[1] ** 2 + acc[2] ** 2
+            mm = mean(np.sqrt(mag2))
+            out["sd_mag_g"] = np.sqrt(np.maximum(mean(mag2) - mm * mm, 0.0))
             # angle turned within the second: first vs last fused direction
-            first = _nanmean_rows(uf[:, :3, :], has)
-            last = _nanmean_rows(uf[:, -3:, :], has)
-            cosang = np.einsum("ij,ij->i", first, last) / (
-                np.linalg.norm(first, axis=1) * np.linalg.norm(last, axis=1)
+            if wt is None:
+                first = up[:, :, :3].sum(axis=-1)
+                last = up[:, :, -3:].sum(axis=-1)
+            else:
+                first = (up[:, :, :3] * wt[:, :3]).sum(axis=-1)
+                last = (up[:, :, -3:] * wt[:, -3:]).sum(axis=-1)
+                first[:, wt[:, :3].sum(axis=1) == 0] = np.nan
+                last[:, wt[:, -3:].sum(axis=1) == 0] = np.nan
+            cosang = (first * last).sum(axis=0) / np.sqrt(
+                (first * first).sum(axis=0) * (last * last).sum(axis=0)
             )
             out["rot_deg"] = np.degrees(np.arccos(np.clip(cosang, -1.0, 1.0)))
-            gy = c["gyro"].reshape(ne, r, 3)
-            out["gyro_dps"] = _nanmean2(np.linalg.norm(gy, axis=2), has)
-            vel = c["vel"].reshape(ne, r)
-            out["vmin_ms"] = np.where(has, np.nanmin(np.where(valid, vel, np.inf), axis=1), np.nan)
-            out["vmax_ms"] = np.where(has, np.nanmax(np.where(valid, vel, -np.inf), axis=1), np.nan)
-            out["disp_m"] = np.where(has, np.nansum(vel, axis=1) / r, np.nan)
+            gy = xe[_GYRO]
+            gmag = np.sqrt(gy[0] ** 2 + gy[1] ** 2 + gy[2] ** 2)
+            hasg = xe[_HASG]
+            if wt is None and bool(hasg.all()):
+                out["gyro_dps"] = mean(gmag)
+            else:
+                wg = hasg if wt is None else hasg * wt
+                out["gyro_dps"] = (gmag * wg).sum(axis=-1) / wg.sum(axis=-1)
+            vel = xe[_VEL]
+            if wt is None:
+                out["vmin_ms"] = vel.min(axis=1)
+                out["vmax_ms"] = vel.max(axis=1)
+            else:
+                out["vmin_ms"] = np.where(has, np.where(vmask, vel, np.inf).min(axis=1), np.nan)
+                out["vmax_ms"] = np.where(has, np.where(vmask, vel, -np.inf).max(axis=1), np.nan)
+            out["disp_m"] = np.where(has, vel.sum(axis=1) / r, np.nan)
         # gait window: this second plus the previous GAIT_WINDOW_S-1 seconds
-        vert_all = np.concatenate((self.hist_vert, c["vert"]))
-        body_all = np.concatenate((self.hist_body, (acc - g_f).reshape(ne * r, 3)))
-        hlen = self.hist_vert.size
-        self.hist_vert = vert_all[-hlen:].copy()
-        self.hist_body = body_all[-hlen:].copy()
-        w = GAIT_WINDOW_S * r
-        win_v = np.lib.stride_tricks.sliding_window_view(vert_all, w)[::r][:ne]
-        win_b = np.lib.stride_tricks.sliding_window_view(body_all, w, axis=0)[::r][:ne]
-        self._gait(out, win_v, np.moveaxis(win_b, -1, 1))
+        cur = np.empty((4, ne * r))
+        cur[0] = x[_VERT]
+        cur[1:4] = x[_ACC] - x[_G]
+        seq = np.concatenate((self.hist, cur), axis=1)
+        seq_valid = np.concatenate((self.hist_valid, valid))
+        hlen = self.hist_valid.size
+        self.hist = seq[:, -hlen:].copy()
+        self.hist_valid = seq_valid[-hlen:].copy()
+        full: npt.NDArray[np.bool_] = np.asarray(seq_valid.reshape(-1, r).all(axis=1))
+        k = GAIT_WINDOW_S
+        ok = full[:ne].copy()
+        for i in range(1, k):
+            ok &= full[i : ne + i]
+        w = k * r
+        win = np.lib.stride_tricks.sliding_window_view(seq, w, axis=1)[:, ::r][:, :ne]
+        self._gait(out, win, ok)
         return out
 
-    def _gait(self, out: npt.NDArray[np.void], win: F64, winb: F64) -> None:
-        """Autocorrelation of vertical acceleration at step lags (orientation-free)."""
-        ok: npt.NDArray[np.bool_] = np.asarray(np.isfinite(win).all(axis=1))
-        x = np.where(ok[:, None], win, 0.0)
-        x = x - x.mean(axis=1, keepdims=True)
-        energy = np.einsum("ij,ij->i", x, x)
-        w = x.shape[1]
-        acs = np.stack([np.einsum("ij,ij->i", x[:, : w - k], x[:, k:]) for k in self.lags], axis=1)
+    def _gait(self, out: npt.NDArray[np.void], win: F64, ok: npt.NDArray[np.bool_]) -> None:
+        """Autocorrelation of vertical acceleration at step lags (orientation-free).
+
+        ``win`` (4, ne, w): read-only windows of vertical and (x, y, z) body
+        acceleration; ``ok`` (ne,) windows without missing points.
+        """
+        v = np.where(ok[:, None], win[0], 0.0)
+        v -= v.mean(axis=1, keepdims=True)
+        energy = np.einsum("ij,ij->i", v, v)
+        w = v.shape[1]
+        acs = np.empty((v.shape[0], self.lags.size))
+        for li, k in enumerate(self.lags.tolist()):
+            acs[:, li] = np.einsum("ij,ij->i", v[:, : w - k], v[:, k:])
         # unbiased normalisation per lag so long lags are not penalised
-        acs = acs / (w - self.lags)[None, :] * w
+        acs *= (w / (w - self.lags))[None, :]
         with np.errstate(invalid="ignore", divide="ignore"):
             acn = acs / energy[:, None]
         best = np.argmax(np.nan_to_num(acn, nan=-1.0), axis=1)
@@ -435,44 +568,20 @@ class FeatureExtractor:
         out["gait_ac"] = np.where(ok & (energy > 0), ac, 0.0)
         out["step_s"] = self.lags[best] / self.rate
         out["vert_sd_g"] = np.where(ok, np.sqrt(energy / w), np.nan)
-        # step-lag covariance of body acceleration (forward-axis estimation)
-        okb: npt.NDArray[np.bool_] = np.asarray(np.isfinite(winb).all(axis=(1, 2)))
-        b = np.where(okb[:, None, None], winb, 0.0)
-        b = b - b.mean(axis=1, keepdims=True)
-        ck = np.zeros((b.shape[0], 3, 3))
-        for li, k in enumerate(self.lags):
-            sel = best == li
-            if sel.any():
-                bs = b[sel]
-                m = np.einsum("nti,ntj->nij", bs[:, : w - k], bs[:, k:]) / (w - k)
-                ck[sel] = 0.5 * (m + np.transpose(m, (0, 2, 1)))
-        iu = ([0, 1, 2, 0, 0, 1], [0, 1, 2, 1, 2, 2])
-        out["hcovk"] = ck[:, iu[0], iu[1]]
-
-
-def _pad_front(v: F64, n: int) -> F64:
-    if n <= 0:
-        return v
-    fill = np.full((n, *v.shape[1:]), np.nan)
-    if v.ndim == 1 and v.dtype == np.float64:
-        pass
-    return np.concatenate((fill, v))
-
-
-def _pad_back(v: F64, n: int) -> F64:
-    if n <= 0:
-        return v
-    return np.concatenate((v, np.full((n, *v.shape[1:]), np.nan)))
-
-
-def _nanmean_rows(x: F64, has: npt.NDArray[np.bool_]) -> F64:
-    """Mean over axis 1 ignoring NaN; rows without data give NaN (no warning)."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ok = np.isfinite(x)
-        s = np.where(ok, x, 0.0).sum(axis=1)
-        n = ok.sum(axis=1)
-        return s / np.where(n > 0, n, np.nan)
-
-
-def _nanmean2(x: F64, has: npt.NDArray[np.bool_]) -> F64:
-    return _nanmean_rows(x, has)
+        # step-lag covariance of body acceleration at each window's best lag
+        # (forward-axis estimation), windows grouped by that lag
+        hc = np.zeros((v.shape[0], 6))
+        pairs = ((0, 0), (1, 1), (2, 2), (0, 1), (0, 2), (1, 2))
+        for li, k in enumerate(self.lags.tolist()):
+            sel = np.flatnonzero((best == li) & ok)
+            if sel.size == 0:
+                continue
+            b = win[1:4, sel]  # (3, n_sel, w) copy of those windows only
+            b -= b.mean(axis=2, keepdims=True)
+            head, tail = b[:, :, : w - k], b[:, :, k:]
+            for col, (i, j) in enumerate(pairs):
+                c = np.einsum("ij,ij->i", head[i], tail[j])
+                if i != j:
+                    c = 0.5 * (c + np.einsum("ij,ij->i", head[j], tail[i]))
+                hc[sel, col] = c / (w - k)
+        out["hcovk"] = hc

@@ -51,6 +51,11 @@ class AnalysisSettings:
     static_intensity_g: float = 0.04
     #: ... and the trunk turned less than this within the second (deg)
     static_rotation_deg: float = 4.0
+    #: ... or, instead of the body acceleration, the magnitude of acceleration
+    #: varies less than this (SD within the second, g): a vehicle's smooth
+    #: accelerations move the body without moving the trunk (reference/metrics.md:
+    #: static is low acceleration *variability* and small angle change)
+    static_variability_g: float = 0.03
 
     #: upright, moving, no gait, body acceleration above this (g): "other"
     other_intensity_g: float = 0.15

@@ -224,15 +224,17 @@ class WearerAnalyzer:
         parts = self._pending
         self._pending = []
         self._pending_n = 0
-        t = np.concatenate([p[0] for p in parts])
-        acc = np.concatenate([p[1] for p in parts]).astype(np.float64)
-        gyro: npt.NDArray[np.float64] | None = None
-        if all(p[2] is not None for p in parts):
-            gyro = np.concatenate([p[2] for p in parts if p[2] is not None]).astype(np.float64)
-        # else mixed: the fusion falls back to the accelerometer for this block
+        if len(parts) == 1:
+            t, acc, gyro = parts[0][0], parts[0][1], parts[0][2]
+        else:
+            t = np.concatenate([p[0] for p in parts])
+            acc = np.concatenate([p[1] for p in parts])
+            gyro = None
+            if all(p[2] is not None for p in parts):
+                gyro = np.concatenate([p[2] for p in parts if p[2] is not None])
+            # else mixed: the fusion falls back to the accelerometer for this block
         grid = self._resampler.push(t, acc, gyro, parts[-1][3])
-        g_acc, g_f, vert, vel = self._gravity.push(grid)
-        feats = self._features.push(grid, g_acc, g_f, vert, vel)
+        feats = self._features.push(grid, self._gravity.push(grid))
         return self._epochs_in(feats)
 
     def feed_features(self, feats: npt.NDArray[np.void]) -> AnalysisOutput:
@@ -263,15 +265,11 @@ class WearerAnalyzer:
         n = self._buf.nbytes + self._em.nbytes + self._lt_sp.nbytes + self._special.nbytes
         n += self._pwalk.nbytes + self._ptrans.nbytes + self._tilt.nbytes + self._cand.nbytes
         n += self._stand_ev.nbytes
-        fx = self._features
-        n += fx.hist_vert.nbytes + fx.hist_body.nbytes
-        if fx.pend is not None:
-            n += sum(v.nbytes for v in fx.pend.values())
+        n += self._features.state_nbytes
         gz = self._gravity.z
         n += 0 if gz is None else gz.nbytes
         rs = self._resampler
-        n += 0 if rs.box_zi is None else rs.box_zi.nbytes
-        n += 0 if rs.last_row is None else rs.last_row.nbytes
+        n += 0 if rs.box_hist is None else rs.box_hist.nbytes
         n += self._ref.state_bytes + 256  # scalars
         n += sum(
             p[0].nbytes + p[1].nbytes + (0 if p[2] is None else p[2].nbytes) for p in self._pending
@@ -407,6 +405,9 @@ class WearerAnalyzer:
         """
         cand = self._cand
         out = np.zeros(b, dtype=bool)
+        if not cand[:b].any():  # the usual case: worn throughout the block
+            self._cand_run_start = -1
+            return out
         base = self._n_committed
         d = np.diff(np.concatenate(([0], cand.view(np.int8), [0])))
         starts = np.flatnonzero(d == 1).tolist()
@@ -465,7 +466,7 @@ class WearerAnalyzer:
         ep["static"] = (
             informative
             & ~nonwear
-            & (inten < s.static_intensity_g)
+            & ((inten < s.static_intensity_g) | (f["sd_mag_g"] < s.static_variability_g))
             & (f["rot_deg"] < s.static_rotation_deg)
             & (states != WALK)
         )
@@ -523,8 +524,14 @@ def analyze_batch(
     model: ActivityModel | None = None,
     calibration_ns: Sequence[tuple[int, int]] = (),
 ) -> AnalysisOutput:
-    """Whole-recording analysis: one ``WearerAnalyzer`` fed one batch, then finished."""
-    an = WearerAnalyzer(settings, model=model, calibration_ns=calibration_ns)
+    """Whole-recording analysis: one ``WearerAnalyzer`` fed one batch, then finished.
+
+    Without ``settings`` a whole recording gets ``AnalysisSettings.offline()``
+    (as ``postmon analyze``): nobody waits for the answer, so the decoder
+    looks further ahead and commits in larger blocks.
+    """
+    s = settings or AnalysisSettings.offline()
+    an = WearerAnalyzer(s, model=model, calibration_ns=calibration_ns)
     return AnalysisOutput.concat([an.feed(batch), an.finish()])
 
 
@@ -535,5 +542,4 @@ def extract_features(
     s = settings or AnalysisSettings()
     rs, gf, fx = Resampler(s), GravityFilter(s), FeatureExtractor(s)
     grid = rs.push(batch.t_ns, batch.accel_g, batch.gyro_dps, batch.rate_hz)
-    g_acc, g_f, vert, vel = gf.push(grid)
-    return np.concatenate((fx.push(grid, g_acc, g_f, vert, vel), fx.flush()))
+    return np.concatenate((fx.push(grid, gf.push(grid)), fx.flush()))

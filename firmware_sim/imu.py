@@ -288,6 +288,7 @@ def _slice_kin(kin: Kinematics, sl: slice) -> Kinematics:
         moving=kin.moving[sl],
         worn=kin.worn[sl],
         seg=kin.seg[sl],
+        brief=kin.brief[sl],
     )
 
 

@@ -71,6 +71,10 @@ class TruthSeconds:
     flexion_deg: FloatArray
     lateral_deg: FloatArray
     static: npt.NDArray[np.bool_]
+    #: like ``static``, but brief movement events (fidgets, reaches, mirror
+    #: checks) do not interrupt it and a second counts as moving only when
+    #: deliberate movement fills half of it: the per-second truth of static *periods*
+    static_period: npt.NDArray[np.bool_]
 
     @property
     def activity_labels(self) -> list[str]:
@@ -91,6 +95,7 @@ class TruthSamples:
     axial_deg: npt.NDArray[np.float32]
     moving: npt.NDArray[np.bool_]
     worn: npt.NDArray[np.bool_]
+    brief: npt.NDArray[np.bool_]  # moving only through a brief movement event
 
     @classmethod
     def from_kinematics(cls, kin: Kinematics) -> TruthSamples:
@@ -103,6 +108,7 @@ class TruthSamples:
             axial_deg=(kin.axial_deg * nan).astype(np.float32),
             moving=kin.moving.copy(),
             worn=kin.worn.copy(),
+            brief=kin.brief.copy(),
         )
 
     @classmethod
@@ -117,7 +123,9 @@ def truth_per_second(samples: TruthSamples, rate_hz: float, k0: int = 0) -> Trut
 
     Activity: the most common one in the second. Angles: the mean over the
     second's worn samples (NaN when the second's activity is nonwear). Static:
-    worn, lying/sitting/standing, and no moving sample (wearer docstring).
+    worn, lying/sitting/standing, and no moving sample (wearer docstring);
+    static_period: the same, ignoring brief movement events, and a second
+    counts as moving only if deliberate movement fills at least half of it.
     Only seconds fully covered by the samples are returned.
     """
     n = samples.activity.shape[0]
@@ -127,7 +135,8 @@ def truth_per_second(samples: TruthSamples, rate_hz: float, k0: int = 0) -> Trut
     last = math.floor((k0 + n) / rate_hz + 1e-9)  # exclusive
     if last <= first:
         empty = np.zeros(0)
-        return TruthSeconds(empty, np.zeros(0, np.int8), empty, empty, empty, np.zeros(0, bool))
+        nb = np.zeros(0, bool)
+        return TruthSeconds(empty, np.zeros(0, np.int8), empty, empty, empty, nb, nb)
     keep = (sec >= first) & (sec < last)
     sec = sec[keep] - first
     m = last - first
@@ -145,8 +154,16 @@ def truth_per_second(samples: TruthSamples, rate_hz: float, k0: int = 0) -> Trut
         return out
 
     unworn = np.bincount(sec, weights=(~worn).astype(np.float64), minlength=m) > 0
-    moving = np.bincount(sec, weights=samples.moving[keep].astype(np.float64), minlength=m) > 0
-    static = np.isin(activity, _STATIC_ACTIVITIES) & ~moving & ~unworn
+    mv = samples.moving[keep]
+    moving = np.bincount(sec, weights=mv.astype(np.float64), minlength=m) > 0
+    # a second belongs to a static period unless deliberate movement fills at
+    # least half of it (the majority rule that labels its activity): the
+    # tolerance for short movements within a period is counted in such seconds
+    deliberate = (mv & ~samples.brief[keep]).astype(np.float64)
+    n_sec = np.bincount(sec, minlength=m)
+    moving_deliberate = 2.0 * np.bincount(sec, weights=deliberate, minlength=m) >= n_sec
+    still_activity = np.isin(activity, _STATIC_ACTIVITIES) & ~unworn
+    static = still_activity & ~moving
     return TruthSeconds(
         time_s=np.arange(first, last, dtype=np.float64),
         activity=activity,
@@ -154,6 +171,7 @@ def truth_per_second(samples: TruthSamples, rate_hz: float, k0: int = 0) -> Trut
         flexion_deg=mean(samples.flexion_deg),
         lateral_deg=mean(samples.lateral_deg),
         static=static,
+        static_period=still_activity & ~moving_deliberate,
     )
 
 
@@ -293,7 +311,8 @@ def simulate(
 
 def _empty_samples() -> TruthSamples:
     z = np.zeros(0, np.float32)
-    return TruthSamples(np.zeros(0, np.int8), z, z, z, z, np.zeros(0, bool), np.zeros(0, bool))
+    nb = np.zeros(0, bool)
+    return TruthSamples(np.zeros(0, np.int8), z, z, z, z, nb, nb, nb)
 
 
 def _generate(

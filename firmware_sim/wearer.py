@@ -42,7 +42,12 @@ bout boundary lies at the middle of its transition. Moving: a sample is
 movement events (fidgets, reaches, mirror checks); slow postural drift, sway,
 breathing and vehicle vibration are not movement. A second is **static** when
 it is worn, its activity is lying, sitting or standing, and none of its
-samples is moving.
+samples is moving. A static **period** (``TruthSeconds.static_period``) is not
+interrupted by brief movement events: a fidget, a reach or a mirror check is
+a micro-movement within sitting or standing still, not a break from it
+(``reference/metrics.md``: a break is a minute of standing/walking; the
+analysis tolerates movements up to ``static_tolerance_s`` within a period and
+its nudge policy counts "a brief reach is not a break").
 
 How the day is made
 -------------------
@@ -1010,6 +1015,8 @@ class Kinematics:
     moving : (n,) bool, a deliberate movement is happening (module docstring)
     worn : (n,) bool, False while the sensor is off the body or being handled
     seg : (n,) int64 segment index of each sample
+    brief : (n,) bool, the only movement is a brief movement event (a fidget,
+        reach or mirror check) during a steady bout
     """
 
     t_s: FloatArray
@@ -1022,6 +1029,7 @@ class Kinematics:
     moving: BoolArray
     worn: BoolArray
     seg: IntArray
+    brief: BoolArray
 
     @property
     def lateral_bend_deg(self) -> FloatArray:
@@ -1237,6 +1245,7 @@ def _evaluate(tl: Timeline, k0: int, n: int, rate_hz: float) -> Kinematics:
         moving=moving,
         worn=worn,
         seg=seg,
+        brief=moving_ev & (si["moving"][seg] != 1),
     )
 
 

@@ -180,7 +180,9 @@ def _truth_epochs(truth: object) -> np.ndarray:
     ep["inclination_deg"] = truth.inclination_deg  # type: ignore[attr-defined]
     ep["flexion_deg"] = truth.flexion_deg  # type: ignore[attr-defined]
     ep["lateral_deg"] = truth.lateral_deg  # type: ignore[attr-defined]
-    ep["static"] = truth.static  # type: ignore[attr-defined]
+    # static periods: brief movement events (fidgets, reaches) do not break
+    # them (firmware_sim.wearer docstring, reference/metrics.md)
+    ep["static"] = truth.static_period  # type: ignore[attr-defined]
     return ep
 
 
