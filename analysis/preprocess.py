@@ -23,6 +23,11 @@ Steps, per chunk of samples
    the accelerometer-only estimate) remove almost all of the lag of a plain
    low-pass during fast bending, with no per-sample Python loop. Without a
    gyroscope the filter is the plain low-pass. Filters restart after a gap.
+   The gyroscope's bias is tracked by a slow low-pass of the samples that
+   barely turn (``GYRO_STILL_RAD_S``). A second, slower fusion
+   (``ANGLE_TAU_S``) gives the direction used for the trunk angles of still
+   seconds, where seconds-long body accelerations (vehicles) would otherwise
+   tilt the estimate.
 3. **Per-second features** (``FEATURE_DTYPE``): mean gravity direction,
    movement intensity, tilt jitter (for static and non-wear), gait
    periodicity (autocorrelation of vertical acceleration at step lags),
@@ -59,6 +64,13 @@ GYRO_BIAS_TAU_S = 30.0
 #: The bias is learnt only from samples turning slower than this (rad/s, 6 deg/s):
 #: above cheap gyroscopes' bias (1-3 deg/s), below any deliberate movement.
 GYRO_STILL_RAD_S = 6.0 / (180.0 / np.pi)
+#: Time constant of the slow fusion used for trunk angles when a gyroscope is
+#: present (s): the gyroscope carries every real turn, and the accelerometer
+#: only corrects its drift, so body accelerations lasting seconds (a vehicle's
+#: 0.05-0.1 g tilt the accelerometer by 3-6°) average out. Used for still
+#: seconds only (``analysis.stream``): the two fixed-point passes lag behind
+#: fast movements at this time constant.
+ANGLE_TAU_S = 5.0
 DEG_PER_RAD = 180.0 / np.pi
 
 FEATURE_DTYPE = np.dtype(
@@ -66,6 +78,7 @@ FEATURE_DTYPE = np.dtype(
         ("time_ns", np.int64),  # epoch start (UTC ns)
         ("coverage", np.float32),  # fraction of the second with data, 0..1
         ("g", np.float64, (3,)),  # unit gravity ("up") direction, sensor frame, fused
+        ("g_angle", np.float64, (3,)),  # the same from the slow fusion, for trunk angles
         ("intensity_g", np.float32),  # mean |body acceleration| (g)
         ("sd_mag_g", np.float32),  # SD of |acceleration| (g)
         ("tilt_sd_deg", np.float32),  # RMS angular jitter of accel-only gravity (deg)
@@ -228,6 +241,7 @@ class Fused:
     g: F64  # (3, M) fused gravity estimate (g, about unit length)
     up: F64  # (3, M) unit fused gravity ("up") direction
     up_acc: F64  # (3, M) unit accelerometer-only (low-pass) direction
+    up_angle: F64  # (3, M) unit direction for trunk angles (slow fusion with a gyroscope)
     vert: F64  # (M,) high-passed body acceleration along up (g)
     vel: F64  # (M,) leaky-integrated vertical velocity (m/s)
 
@@ -236,6 +250,24 @@ def _unit(v: F64) -> F64:
     """(3, M) vectors scaled to unit length (component-major, no axis shuffles)."""
     out: F64 = v * (1.0 / np.sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]))
     return out
+
+
+def _complementary_pass(
+    acc: F64, w: F64, g_prev: F64, tau_s: float, alpha: float, zi: F64
+) -> tuple[F64, F64]:
+    """One fixed-point pass ``g = LP_tau(a - tau * omega x u)`` (module docstring).
+
+    acc (3, m) g, w (3, m) bias-free angular rate (rad/s), g_prev (3, m) the
+    previous estimate (its direction u is used), zi (>= 3,) filter state.
+    Returns the new estimate and the new filter state (3,).
+    """
+    u = _unit(g_prev)
+    drive = np.empty_like(acc)
+    drive[0] = acc[0] - tau_s * (w[1] * u[2] - w[2] * u[1])
+    drive[1] = acc[1] - tau_s * (w[2] * u[0] - w[0] * u[2])
+    drive[2] = acc[2] - tau_s * (w[0] * u[1] - w[1] * u[0])
+    g, zf = lfilter([alpha], [1.0, -(1.0 - alpha)], drive, axis=1, zi=zi[:3, None])
+    return np.asarray(g), zf[:, 0]
 
 
 class GravityFilter:
@@ -253,19 +285,28 @@ class GravityFilter:
         self.vel_decay = 1.0 - dt / VELOCITY_TAU_S
         self.dt = dt
         self.bias_alpha = dt / (GYRO_BIAS_TAU_S + dt)
-        # (5, 4): LP accel, pass 1, pass 2, vertical HP/vel (first 3 columns),
-        # gyro bias numerator (3) and denominator (1)
+        self.angle_tau_s = max(self.tau_s, ANGLE_TAU_S)
+        self.angle_alpha = dt / (self.angle_tau_s + dt)
+        # (7, 4): LP accel, pass 1, pass 2, vertical HP/vel (first 3 columns),
+        # gyro bias numerator (3) and denominator (1), the two slow passes
         self.z: F64 | None = None
 
-    def _run(self, acc: F64, gyro_rad: F64, has_gyro: bool) -> tuple[F64, F64, F64, F64, F64]:
-        """One continuous valid run of (3, m) arrays; returns (g_acc, g, up, vert, vel)."""
+    def _run(self, acc: F64, gyro_rad: F64, has_gyro: bool) -> tuple[F64, F64, F64, F64, F64, F64]:
+        """One continuous valid run of (3, m) arrays.
+
+        Returns (g_acc, g, up, up_angle, vert, vel): the accelerometer-only
+        low-pass, the fused estimate and its direction, the direction for
+        trunk angles (slow fusion, see ``ANGLE_TAU_S``), vertical acceleration
+        and velocity.
+        """
         a = self.alpha
         b_lp, a_lp = np.array([a]), np.array([1.0, -(1.0 - a)])
         if self.z is None:
             # start in steady state on the first sample
             z0 = np.append((1.0 - a) * acc[:, 0], 0.0)
+            za = np.append((1.0 - self.angle_alpha) * acc[:, 0], 0.0)
             # the bias estimate starts at 0: the first sample may be a movement
-            self.z = np.array([z0, z0, z0, np.zeros(4), np.zeros(4)])
+            self.z = np.array([z0, z0, z0, np.zeros(4), np.zeros(4), za, za])
         z = self.z
         g_acc, z0n = lfilter(b_lp, a_lp, acc, axis=1, zi=z[0][:3, None])
         g = np.asarray(g_acc)
@@ -288,19 +329,19 @@ class GravityFilter:
                 bias = np.where(nd[3] > 1e-6, nd[0:3] / nd[3], 0.0)
             w = gyro_rad - bias
             zb = zbn[:, 0]
-            tau = self.tau_s
             for p in (1, 2):
-                u = _unit(g)
-                # drive = acc - tau * (omega x u), written out per component
-                drive = np.empty_like(acc)
-                drive[0] = acc[0] - tau * (w[1] * u[2] - w[2] * u[1])
-                drive[1] = acc[1] - tau * (w[2] * u[0] - w[0] * u[2])
-                drive[2] = acc[2] - tau * (w[0] * u[1] - w[1] * u[0])
-                g_p, zp = lfilter(b_lp, a_lp, drive, axis=1, zi=z[p][:3, None])
-                g = np.asarray(g_p)
-                zs.append(zp[:, 0])
+                g, zp = _complementary_pass(acc, w, g, self.tau_s, self.alpha, z[p])
+                zs.append(zp)
+            # slow fusion for the angles: start from the fast estimate, refine once
+            g_ang = g
+            for p in (5, 6):
+                g_ang, zp = _complementary_pass(
+                    acc, w, g_ang, self.angle_tau_s, self.angle_alpha, z[p]
+                )
+                zs.append(zp)
         else:
-            zs += [z[1][:3], z[2][:3]]
+            zs += [z[1][:3], z[2][:3], z[5][:3], z[6][:3]]
+            g_ang = g
         up = _unit(g)
         # body acceleration along up (g). a.u - 1 rather than (a - g).u: the
         # filtered g shrinks while it turns (an average of directions), and a
@@ -321,9 +362,12 @@ class GravityFilter:
                 np.append(zs[2], 0.0),
                 [hz[0], velz[0], 0.0, 0.0],
                 zb,
+                np.append(zs[3], 0.0),
+                np.append(zs[4], 0.0),
             ]
         )
-        return np.asarray(g_acc), g, up, vert_hp, np.asarray(vel)
+        up_angle = up if g_ang is g else _unit(g_ang)
+        return np.asarray(g_acc), g, up, up_angle, vert_hp, np.asarray(vel)
 
     def push(self, grid: GridChunk) -> Fused:
         """Filter a grid chunk; invalid points give NaN and restart the filters."""
@@ -332,15 +376,16 @@ class GravityFilter:
         gyro_rad = grid.gyro * (1.0 / DEG_PER_RAD)
         if m and valid.all():
             hg = bool(grid.has_gyro.all())
-            g_acc, g, up, vert, vel = self._run(grid.acc, gyro_rad, hg)
-            return Fused(g, up, _unit(g_acc), vert, vel)
+            g_acc, g, up, up_ang, vert, vel = self._run(grid.acc, gyro_rad, hg)
+            return Fused(g, up, _unit(g_acc), up_ang, vert, vel)
         g_acc = np.full((3, m), np.nan)
         g = np.full((3, m), np.nan)
         up = np.full((3, m), np.nan)
+        up_ang = np.full((3, m), np.nan)
         vert = np.full(m, np.nan)
         vel = np.full(m, np.nan)
         if m == 0:
-            return Fused(g, up, g_acc, vert, vel)
+            return Fused(g, up, g_acc, up_ang, vert, vel)
         edges = np.flatnonzero(np.diff(np.concatenate(([0], valid.view(np.int8), [0]))))
         runs = list(zip(edges[0::2].tolist(), edges[1::2].tolist(), strict=True))
         if not valid[0]:
@@ -349,15 +394,16 @@ class GravityFilter:
             if s > 0:
                 self.z = None  # restart after a gap
             hg = bool(grid.has_gyro[s:e].all())
-            ga, gf, u, vh, v = self._run(grid.acc[:, s:e], gyro_rad[:, s:e], hg)
-            g_acc[:, s:e], g[:, s:e], up[:, s:e], vert[s:e], vel[s:e] = ga, gf, u, vh, v
+            ga, gf, u, ua, vh, v = self._run(grid.acc[:, s:e], gyro_rad[:, s:e], hg)
+            g_acc[:, s:e], g[:, s:e], up[:, s:e], up_ang[:, s:e] = ga, gf, u, ua
+            vert[s:e], vel[s:e] = vh, v
         if not valid[-1]:
             self.z = None
-        return Fused(g, up, _unit(g_acc), vert, vel)
+        return Fused(g, up, _unit(g_acc), up_ang, vert, vel)
 
 
 # rows of the per-point matrix the feature extractor groups into epochs
-_ACC, _GYRO, _HASG, _G, _UP, _UPA, _VERT, _VEL = (
+_ACC, _GYRO, _HASG, _G, _UP, _UPA, _VERT, _VEL, _UPANG = (
     slice(0, 3),
     slice(3, 6),
     6,
@@ -366,11 +412,14 @@ _ACC, _GYRO, _HASG, _G, _UP, _UPA, _VERT, _VEL = (
     slice(13, 16),
     16,
     17,
+    slice(18, 21),
 )
-_NROWS = 18
+_NROWS = 21
 #: what an invalid grid point holds: benign finite values (it carries zero
 #: weight; finite values keep the reductions free of NaN bookkeeping)
-_BENIGN = np.array([0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0], dtype=np.float64)
+_BENIGN = np.array(
+    [0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 1], dtype=np.float64
+)
 
 
 class FeatureExtractor:
@@ -415,6 +464,7 @@ class FeatureExtractor:
         x[_UPA] = fused.up_acc
         x[_VERT] = fused.vert
         x[_VEL] = fused.vel
+        x[_UPANG] = fused.up_angle
         valid = grid.valid
         if not valid.all():
             x[:, ~valid] = _BENIGN[:, None]
@@ -488,6 +538,7 @@ class FeatureExtractor:
             up = xe[_UP]
             gm = mean(up)
             out["g"] = _unit(gm).T
+            out["g_angle"] = _unit(mean(xe[_UPANG])).T
             upa = xe[_UPA]
             am = _unit(mean(upa))
             d0, d1, d2 = upa[0] - am[0][:, None], upa[1] - am[1][:, None], upa[2] - am[2][:, None]
@@ -571,17 +622,13 @@ class FeatureExtractor:
         # step-lag covariance of body acceleration at each window's best lag
         # (forward-axis estimation), windows grouped by that lag
         hc = np.zeros((v.shape[0], 6))
-        pairs = ((0, 0), (1, 1), (2, 2), (0, 1), (0, 2), (1, 2))
+        iu = ([0, 1, 2, 0, 0, 1], [0, 1, 2, 1, 2, 2])
         for li, k in enumerate(self.lags.tolist()):
             sel = np.flatnonzero((best == li) & ok)
             if sel.size == 0:
                 continue
             b = win[1:4, sel]  # (3, n_sel, w) copy of those windows only
             b -= b.mean(axis=2, keepdims=True)
-            head, tail = b[:, :, : w - k], b[:, :, k:]
-            for col, (i, j) in enumerate(pairs):
-                c = np.einsum("ij,ij->i", head[i], tail[j])
-                if i != j:
-                    c = 0.5 * (c + np.einsum("ij,ij->i", head[j], tail[i]))
-                hc[sel, col] = c / (w - k)
+            m = np.einsum("int,jnt->nij", b[:, :, : w - k], b[:, :, k:]) / (w - k)
+            hc[sel] = 0.5 * (m[:, iu[0], iu[1]] + m[:, iu[1], iu[0]])
         out["hcovk"] = hc

@@ -73,6 +73,8 @@ _MIN_COVERAGE = 0.2
 _CONFIDENT = 0.8
 #: a transition is reported from a posture held at least this long (s)
 _MIN_HELD_S = 6
+#: samples per front-end call for long inputs (whole recordings)
+_FRONT_END_BLOCK = 1 << 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,9 +235,18 @@ class WearerAnalyzer:
             if all(p[2] is not None for p in parts):
                 gyro = np.concatenate([p[2] for p in parts if p[2] is not None])
             # else mixed: the fusion falls back to the accelerometer for this block
-        grid = self._resampler.push(t, acc, gyro, parts[-1][3])
-        feats = self._features.push(grid, self._gravity.push(grid))
-        return self._epochs_in(feats)
+        rate = parts[-1][3]
+        if t.size <= _FRONT_END_BLOCK:
+            grid = self._resampler.push(t, acc, gyro, rate)
+            return self._epochs_in(self._features.push(grid, self._gravity.push(grid)))
+        # a long recording in cache-sized blocks: the front end gives the same
+        # answer for any chunking, and ~64 k samples keep its working set in cache
+        out = []
+        for a in range(0, t.size, _FRONT_END_BLOCK):
+            sl = slice(a, a + _FRONT_END_BLOCK)
+            grid = self._resampler.push(t[sl], acc[sl], None if gyro is None else gyro[sl], rate)
+            out.append(self._epochs_in(self._features.push(grid, self._gravity.push(grid))))
+        return AnalysisOutput.concat(out)
 
     def feed_features(self, feats: npt.NDArray[np.void]) -> AnalysisOutput:
         """Feed per-second ``FEATURE_DTYPE`` rows directly (model training/tuning).
@@ -453,23 +464,24 @@ class WearerAnalyzer:
         act[nonwear] = int(Activity.NONWEAR)
         ref = self._ref.reference()
         g = f["g"]
-        incl, flex, lat = trunk_angles(g, ref)
         informative = f["coverage"] >= _MIN_COVERAGE
         ep = empty_epochs(b)
         ep["time_ns"] = f["time_ns"]
         ep["activity"] = act
-        ep["inclination_deg"] = incl
-        ep["flexion_deg"] = flex
-        ep["lateral_deg"] = lat
         inten = f["intensity_g"]
         ep["intensity_g"] = np.where(informative, inten, np.nan)
-        ep["static"] = (
+        static = (
             informative
             & ~nonwear
             & ((inten < s.static_intensity_g) | (f["sd_mag_g"] < s.static_variability_g))
             & (f["rot_deg"] < s.static_rotation_deg)
             & (states != WALK)
         )
+        ep["static"] = static
+        # still seconds take the slow fusion (body accelerations averaged out),
+        # moving ones the fast one (follows the movement closely)
+        g_angle = np.where(static[:, None], f["g_angle"], g)
+        ep["inclination_deg"], ep["flexion_deg"], ep["lateral_deg"] = trunk_angles(g_angle, ref)
         # transition events at committed state changes
         events: list[Event] = []
         prev = np.concatenate(([self._last_state], states[:-1]))
