@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
+import struct
+
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from collector.protocols import witmotion as wm
@@ -115,6 +118,9 @@ def test_data_frames_round_trip_to_quantised_values(acc: np.ndarray, data: st.Da
 
 
 @given(st.integers(0, 0xFFFF), st.lists(st.integers(-32768, 32767), min_size=8, max_size=8))
+# register 0x7155 reads 55 71 55 71 00...: a header-like pair inside the frame
+@example(0x7155, [0] * 8)
+@example(0x6155, [0x7155, 0x6155, 0, 0, 0, 0, 0, 0x5555])
 def test_register_reply_round_trip(reg: int, raw: list[int]) -> None:
     got = wm.WitMotionDecoder().feed(wm.encode_register_reply(reg, raw))
     assert got.messages == (wm.decode_register_reply(reg, tuple(raw), 0),)
@@ -125,6 +131,56 @@ def test_register_reply_round_trip(reg: int, raw: list[int]) -> None:
 def test_battery_reply_round_trip(volts: float) -> None:
     (msg,) = wm.WitMotionDecoder().feed(wm.encode_battery_reply(volts)).messages
     assert msg == wm.BatteryVoltageReply(round(volts * 100) / 100)
+
+
+# Frame payloads (18 bytes after the header) built mostly from header bytes, so
+# that `55 61` / `55 71` pairs occur inside frames at every offset.
+_HEADERISH_PAYLOAD = st.lists(
+    st.sampled_from([0x55, 0x61, 0x71, 0x00, 0xFF]), min_size=18, max_size=18
+).map(bytes)
+
+
+def _frame_truth(frame: bytes) -> tuple[np.ndarray | None, wm.Message | None]:
+    """Independent decoding of one frame with struct (acc in g, or the reply message)."""
+    if frame[1] == wm.TYPE_DATA:
+        raw = struct.unpack("<BB9h", frame)[2:]
+        return np.array(raw[:3], dtype=np.float64) * 16 / 32768, None
+    _, _, reg, *values = struct.unpack("<BBH8h", frame)
+    return None, wm.decode_register_reply(reg, tuple(values), 0)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from([0x61, 0x71]), _HEADERISH_PAYLOAD), min_size=1, max_size=8),
+    st.lists(st.integers(0, 160), max_size=6),
+)
+def test_frames_with_header_bytes_inside_are_never_abandoned(
+    frames: list[tuple[int, bytes]], cuts: list[int]
+) -> None:
+    stream = b"".join(bytes((0x55, kind)) + payload for kind, payload in frames)
+    bounds = sorted({0, len(stream), *(c for c in cuts if c < len(stream))})
+    d = wm.WitMotionDecoder()
+    acc, _, msgs = concat([d.feed(stream[a:b]) for a, b in itertools.pairwise(bounds)])
+    truth = [_frame_truth(stream[i : i + 20]) for i in range(0, len(stream), 20)]
+    want_acc = [a for a, _ in truth if a is not None]
+    np.testing.assert_array_equal(acc, np.array(want_acc).reshape(-1, 3))
+    assert msgs == [m for _, m in truth if m is not None]
+    assert d.stats.frames_corrupt == 0
+    assert d.stats.bytes_skipped == 0
+    assert d.stats.bytes_pending == 0
+    assert bytes_balance(d.stats) == 0
+
+
+def test_frame_with_inner_header_waits_for_the_next_header_byte() -> None:
+    reply = wm.encode_register_reply(0x7155, [0] * 8)
+    raw, want = _stream(1)
+    d = wm.WitMotionDecoder()
+    first = d.feed(reply + raw[:1])  # only the 55 of the next header: undecidable
+    assert first.messages == ()
+    second = d.feed(raw[1:])
+    assert second.messages == (wm.RegisterReply(0x7155, (0,) * 8, 0),)
+    np.testing.assert_array_equal(second.accel_g, want)
+    assert d.stats.frames_corrupt == 0
 
 
 def _stream(n: int, seed: int = 0) -> tuple[bytes, np.ndarray]:

@@ -481,7 +481,7 @@ class MetaMotionDecoder:
                 continue
             st.frames_data += int(good.shape[0])
             st.bytes_decoded += size * int(good.shape[0])
-            raw = c.rows(good, size)[:, 2:].copy().view("<i2").reshape(-1, 3)
+            raw = c.fields(good, size, 2, "<i2").reshape(-1, 3)
             prev = new.get(module)
             chunk_of = np.repeat(good, per)
             if prev is None:
@@ -567,7 +567,8 @@ class MetaMotionDecoder:
             if rest.shape[0] > self._max_pending:
                 st.samples_unpaired += int(rest.shape[0]) - self._max_pending
                 rest = rest[-self._max_pending :]
-            self._pending[m] = rest
+            # a copy: a view would keep this call's whole sample array alive
+            self._pending[m] = rest.copy()
         st.samples_pending = sum(int(self._pending[m].shape[0]) for m in modules)
         st.samples += n
         if n == 0:

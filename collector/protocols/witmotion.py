@@ -319,15 +319,29 @@ def _find_header(buf: bytes | bytearray, start: int, end: int | None = None) -> 
 class WitMotionDecoder:
     """Streaming decoder of the ``ffe4`` byte stream.
 
-    A frame is accepted when it starts with a header and either the next
-    header follows exactly 20 bytes later, or no header lies inside it (then
-    it is followed by garbage, or is the last frame received so far). A frame
-    with a header inside it that is NOT followed by a header was truncated:
-    it is counted in ``frames_corrupt`` and decoding resumes at the inner
-    header. A frame at the end of the buffer with a header inside it waits
-    for the next notification to decide. Bytes before a header are skipped
-    and counted. Complete runs of aligned frames are decoded with one numpy
-    view, so the cost per frame is a few nanoseconds.
+    The frames carry no checksum, so a frame is judged by where the next
+    header lies. A frame (header + 20 bytes) is accepted when the next header
+    follows exactly 20 bytes later, or when no header-like pair (``55 61`` /
+    ``55 71``) lies inside it. Payload bytes may look like a header (a reply
+    for register 0x7155 reads ``55 71 55 71 ...``), so an inner header alone
+    never abandons a complete frame; it wins only when it is confirmed:
+
+    1. the next header follows the frame: the frame is accepted;
+    2. the bytes after the frame are not known yet: the frame is accepted
+       when it ends exactly where the bytes received so far end (a whole
+       frame per notification is how the sensor sends), else it waits;
+    3. the inner candidate is followed by a header, or ends exactly where
+       the bytes received so far end: the frame was truncated, it is counted
+       in ``frames_corrupt`` and decoding resumes at the inner header;
+    4. the bytes after the inner candidate are not known yet: wait;
+    5. neither is followed by a header: the frame is counted as truncated
+       and decoding resumes at the inner header. Without a checksum a frame
+       cut short by lost bytes and a whole frame followed by junk look
+       alike; lost bytes are the likelier cause.
+
+    Bytes before a header are skipped and counted. Complete runs of aligned
+    frames are decoded with one numpy view, so the cost per frame is a few
+    nanoseconds.
     """
 
     def __init__(self) -> None:
@@ -425,22 +439,52 @@ class WitMotionDecoder:
             run = k if bad.shape[0] == 0 else int(bad[0])
             last = p + (run - 1) * FRAME_LEN
             end = last + FRAME_LEN
-            # Frames before `last` are confirmed by the header that follows them.
-            # `last` is confirmed only if a header follows; otherwise judge it.
-            next_known = n - end >= 2
-            confirmed = next_known and _find_header(buf, end, end + 2) == end
-            inner = -1 if confirmed else _find_header(buf, last + 1, end)
-            if inner < 0:
+            # Frames before `last` are confirmed by the header that follows them;
+            # `last` is judged by the rules in the class docstring.
+            verdict = _judge_last(buf, last, n)
+            if verdict == _ACCEPT:
                 out.append((p, run))
                 pos = end
                 continue
             if run > 1:
                 out.append((p, run - 1))
-            if not next_known:
+            if verdict == _WAIT:
                 return out, last  # undecidable until more bytes come
             st.frames_corrupt += 1
-            st.bytes_skipped += inner - last
-            pos = inner
+            st.bytes_skipped += verdict - last
+            pos = verdict
+
+
+_ACCEPT = -1
+_WAIT = -2
+
+
+def _is_header(buf: bytes | bytearray, at: int) -> bool:
+    return buf[at] == HEADER and buf[at + 1] in (TYPE_DATA, TYPE_REGISTER)
+
+
+def _judge_last(buf: bytes | bytearray, p: int, n: int) -> int:
+    """Whether the complete frame at ``p`` (of ``n`` bytes received) is a frame.
+
+    Returns ``_ACCEPT``, ``_WAIT``, or the offset of the inner header to
+    resynchronise on (the frame at ``p`` was truncated); see the rules in
+    :class:`WitMotionDecoder`.
+    """
+    end = p + FRAME_LEN
+    if n >= end + 2 and _is_header(buf, end):
+        return _ACCEPT  # 1: confirmed by the next header
+    inner = _find_header(buf, p + 1, end)
+    if inner < 0:
+        return _ACCEPT  # nothing else it could be
+    if n < end + 2:
+        # 2: the follower is not known yet; a frame filling the bytes so far is whole
+        return _ACCEPT if n == end else _WAIT
+    inner_end = inner + FRAME_LEN
+    if inner_end == n or (n >= inner_end + 2 and _is_header(buf, inner_end)):
+        return inner  # 3: the inner candidate is confirmed, the outer frame was cut
+    if n < inner_end + 2:
+        return _WAIT  # 4
+    return inner  # 5: neither is confirmed: the frame was cut short
 
 
 PROTOCOL = DeviceProtocol(
