@@ -8,8 +8,8 @@
   arrivals: stamping each packet at its arrival (what a naive host does)
   and a least-squares line through all arrivals (offline, sees the future).
   Ratio = baseline p99 error / ours.
-- ``assemble_*``: samples/s through decoder + timestamper + batching, as a
-  session runs them each tick, vs the decoder alone (ratio = our rate /
+- ``assemble_*``: samples per CPU second through decoder + timestamper +
+  batching, as a session runs them each tick, vs the decoder alone (ratio = our rate /
   decoder rate: the share of decoding speed left after timestamping).
 """
 
@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 
-from bench.common import Entry, best_of
+from bench.common import Entry, best_cpu_of
 from collector.protocols import metamotion as mm
 from collector.protocols import movesense as ms
 from collector.protocols import witmotion as wm
@@ -164,8 +164,8 @@ def _assemble_one(kind: str, n: int, rng: np.random.Generator) -> Entry:
 
     samples = decode_only()
     assert assemble() == samples  # every decoded sample comes out in a batch
-    t_asm = best_of(assemble, repeat=3)
-    t_dec = best_of(decode_only, repeat=3)
+    t_asm = best_cpu_of(assemble, repeat=2)
+    t_dec = best_cpu_of(decode_only, repeat=2)
     # a sensor streams `rate` samples/s: how many sensors one core keeps up with
     ours = samples / t_asm / rate
     return Entry(

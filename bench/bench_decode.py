@@ -91,7 +91,7 @@ def _metamotion(n: int, rng: np.random.Generator) -> tuple[list[bytes], Callable
 
 
 def run(quick: bool) -> list[Entry]:
-    n = 60_000 if quick else 600_000
+    n = 60_000 if quick else 300_000
     rng = np.random.default_rng(0)
     entries = []
     cases = {
@@ -104,7 +104,7 @@ def run(quick: bool) -> list[Entry]:
         samples = len(decoder().feed_many(chunks))
         assert samples == len(baseline())  # both sides decode the same samples
         t_vec = best_cpu_of(lambda d=decoder, c=chunks: d().feed_many(c), repeat=5)
-        t_loop = best_cpu_of(baseline, repeat=3)
+        t_loop = best_cpu_of(baseline, repeat=2)
         rate = samples / t_vec
         ratio = t_loop / t_vec
         entries.append(

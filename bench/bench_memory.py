@@ -64,18 +64,18 @@ def bench_state(quick: bool) -> list[Entry]:
     try:
         base = tracemalloc.get_traced_memory()[0]
         wearers = [make(f"w{i}") for i in range(n_wearers)]
-        for w, f in zip(wearers, first, strict=True):
-            for b in f:
-                w.feed(b)
-        gc.collect()
-        live = (tracemalloc.get_traced_memory()[0] - base) / n_wearers
-        live_an = sum(_analysis_nbytes(w) for w in wearers) / n_wearers
-        for w, f in zip(wearers, rest, strict=True):
-            for b in f:
-                w.feed(b)
-        gc.collect()
-        end = (tracemalloc.get_traced_memory()[0] - base) / n_wearers
-        end_an = sum(_analysis_nbytes(w) for w in wearers) / n_wearers
+
+        def feed_all(group: list[Any], parts: list[list[SampleBatch]]) -> tuple[float, float]:
+            """Feed each wearer its part; traced and self-reported bytes per wearer."""
+            for w, f in zip(group, parts, strict=True):
+                for b in f:
+                    w.feed(b)
+            gc.collect()
+            traced = (tracemalloc.get_traced_memory()[0] - base) / n_wearers
+            return traced, sum(_analysis_nbytes(w) for w in group) / n_wearers
+
+        live, live_an = feed_all(wearers, first)
+        end, end_an = feed_all(wearers, rest)
     finally:
         tracemalloc.stop()
     del wearers

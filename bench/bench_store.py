@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from analysis.contracts import ACTIVITY_LABELS, EPOCH_DTYPE
-from bench.common import Entry, best_of
+from bench.common import Entry, best_cpu_of
 from postmon.config import DEFAULT_INFLUX_PORT, DEFAULT_MQTT_PORT, InfluxConfig, MqttConfig
 from postmon.store import lineproto as lp
 
@@ -78,9 +78,9 @@ def _point_lines(e: npt.NDArray[np.void]) -> list[str]:
 def bench_encoder(quick: bool) -> Entry:
     n = 20_000 if quick else 200_000
     e = _epochs(n, 1_700_000_000_000_000_000)
-    ours = best_of(lambda: lp.encode_epochs("clinic-a", "p001", "s1", e), 3 if quick else 5)
+    ours = best_cpu_of(lambda: lp.encode_epochs("clinic-a", "p001", "s1", e), 3 if quick else 5)
     m = min(n, 20_000)  # the baseline is slow: time a slice, scale per point
-    theirs = best_of(lambda: _point_lines(e[:m]), 2 if quick else 3)
+    theirs = best_cpu_of(lambda: _point_lines(e[:m]), 2 if quick else 3)
     ours_rate, theirs_rate = n / ours, m / theirs
     ratio = ours_rate / theirs_rate
     return Entry(

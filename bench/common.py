@@ -41,14 +41,19 @@ class Entry:
         return asdict(self)
 
 
-def best_of(fn: Callable[[], object], repeat: int = 5) -> float:
-    """Best wall time in seconds over ``repeat`` calls (least noisy estimate)."""
+def _timings(fn: Callable[[], object], repeat: int, clock: Callable[[], float]) -> list[float]:
+    """Seconds of ``clock`` spent by each of ``repeat`` calls of ``fn``."""
     times = []
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0 = clock()
         fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+        times.append(clock() - t0)
+    return times
+
+
+def best_of(fn: Callable[[], object], repeat: int = 5) -> float:
+    """Best wall time in seconds over ``repeat`` calls (least noisy estimate)."""
+    return min(_timings(fn, repeat, time.perf_counter))
 
 
 def best_cpu_of(fn: Callable[[], object], repeat: int = 5) -> float:
@@ -59,21 +64,12 @@ def best_cpu_of(fn: Callable[[], object], repeat: int = 5) -> float:
     2 cores), the process's CPU time does not. BLAS helper threads are kept
     at one by ``python -m bench`` so that this is one core's time.
     """
-    times = []
-    for _ in range(repeat):
-        t0 = time.process_time()
-        fn()
-        times.append(time.process_time() - t0)
-    return min(times)
+    return min(_timings(fn, repeat, time.process_time))
 
 
 def median_of(fn: Callable[[], object], repeat: int = 5) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    """Median wall time in seconds over ``repeat`` calls."""
+    return statistics.median(_timings(fn, repeat, time.perf_counter))
 
 
 def percentile(values: Sequence[float], q: float) -> float:
