@@ -308,11 +308,16 @@ class Chunks:
         return out
 
     def rows(self, which: I64Array, length: int) -> npt.NDArray[np.uint8]:
-        """(len(which), length) uint8 copy of the selected notifications (all of that length)."""
+        """(len(which), length) uint8 rows of the selected notifications (all of that length).
+
+        A view into ``data`` where the selection is contiguous, else a copy.
+        """
         if which.shape[0] == 0:
             return np.zeros((0, length), dtype=np.uint8)
         if self.uniform_length == length:
-            return self.data.reshape(-1, length)[which]
+            every = self.data.reshape(-1, length)
+            # all of them (the usual data-only call): the rows as they are, no gather
+            return every if which.shape[0] == every.shape[0] else every[which]
         first = int(self.starts[which[0]])
         # Common case: the selected notifications are consecutive (a stream of
         # same-sized data packets), hence contiguous in `data`: a free view.
