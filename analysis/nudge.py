@@ -527,6 +527,26 @@ class NudgePolicy:
         """Static seconds accumulated in the current static period."""
         return self._static_s
 
+    def may_nudge_within(self, n_epochs: int) -> bool:
+        """Whether the next ``n_epochs`` epochs could bring a nudge.
+
+        False only when none can: the flexion nudge is off and either the
+        static timer cannot reach its threshold in ``n_epochs`` seconds (it
+        grows by at most one per epoch, and a new period starts at 0) or this
+        period's ladder is already at ``max_level``. A caller feeding a live
+        stream uses it to feed epochs in blocks while no decision is near,
+        and second by second when one is (the decisions are the same).
+        """
+        if self.settings.flexion_nudge:
+            return True
+        thr = self.settings.static_timer_s
+        if self._static_s + n_epochs < thr:
+            return False
+        if n_epochs >= thr:  # a whole new period fits in
+            return True
+        level, _ = self._ladder(self._period)
+        return level < self.settings.max_level
+
     @property
     def pending(self) -> tuple[Nudge, ...]:
         """Nudges whose outcome is not known yet."""

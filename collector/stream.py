@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from analysis.contracts import SampleBatch
+from analysis.contracts import NS_PER_S, SampleBatch
 from collector.protocols import Decoded
 from collector.timing import (
     DeviceClockTimestamper,
@@ -58,8 +58,10 @@ class StreamAssembler:
         The device stamps its packets (Movesense): use its clock; otherwise
         the configured rate anchored to arrival times.
     batch_s:
-        Batch length in seconds of samples; a gap or :meth:`release` with
-        ``flush`` ends a batch early.
+        Batch length in seconds of samples; batches end at whole multiples
+        of it in sample time (a second's samples leave together, as soon as
+        its last one is final); a gap or :meth:`release` with ``flush`` ends
+        a batch early.
     timing:
         Timestamp reconstruction settings.
     """
@@ -82,6 +84,12 @@ class StreamAssembler:
         self.rate_hz = float(rate_hz)
         self.has_gyro = has_gyro
         self.batch_n = max(1, round(batch_s * rate_hz))
+        # batches end at whole multiples of batch_s in sample time: a second's
+        # last sample leaves with its batch instead of waiting for the next
+        # batch to fill (what a live nudge timer waits for)
+        self._window_ns = max(1, round(batch_s * NS_PER_S))
+        self._period_ns = NS_PER_S / self.rate_hz
+        self._open_w = 0
         self._ts: Timestamper = (
             DeviceClockTimestamper(rate_hz, timing)
             if device_timestamps
@@ -196,16 +204,24 @@ class StreamAssembler:
 
     def _append(self, t: npt.NDArray[np.int64], acc: F64, gyro: F64 | None) -> list[SampleBatch]:
         out: list[SampleBatch] = []
+        w = t // self._window_ns
         i = 0
         while i < t.shape[0]:
-            take = min(self.batch_n - self._open_n, t.shape[0] - i)
+            if self._open_n and w[i] != self._open_w:
+                out.extend(self._close())
+            if not self._open_n:
+                self._open_w = int(w[i])
+            same = int(np.searchsorted(w, self._open_w, side="right"))
+            take = min(self.batch_n - self._open_n, same - i)
             self._open_t.append(t[i : i + take])
             self._open_acc.append(acc[i : i + take])
             if gyro is not None:
                 self._open_gyro.append(gyro[i : i + take])
             self._open_n += take
             i += take
-            if self._open_n >= self.batch_n:
+            # full, or the window's last sample is in (the next is a period on)
+            window_end = (self._open_w + 1) * self._window_ns
+            if self._open_n >= self.batch_n or t[i - 1] + 1.1 * self._period_ns >= window_end:
                 out.extend(self._close())
         return out
 

@@ -1,10 +1,28 @@
 """Per-wearer processing at the edge: samples in, everything a therapist needs out.
 
 One ``WearerPipeline`` per worn sensor holds the streaming analysis, the
-nudge policy and the current local day's epochs (for the daily summary).
+nudge policies and the current local day's epochs (for the daily summary).
 It is synchronous and does no I/O: the service feeds it ``SampleBatch``es
 from the collector and forwards its ``PipelineOutput`` to the bus and to the
 nudge delivery.
+
+Nudges come from two views of the same stream (``docs/NUDGES.md``):
+
+* **live**: :class:`analysis.live.LiveMovement` turns each second's samples
+  into a provisional epoch (static or moving, walking, non-wear) as soon as
+  the second is complete, and the deciding :class:`~analysis.nudge.NudgePolicy`
+  runs on those: a nudge is decided at the end of the second that completes
+  the static time, not after the analysis' look-ahead. Its nudges and
+  outcomes (answered, response delay) are what is delivered and recorded.
+* **smoothed**: a second policy runs on the analysis' decided epochs; its
+  nudges are not delivered but matched with the live ones
+  (:class:`~analysis.live.NudgeCrossCheck`), so every live nudge is reported
+  as confirmed by the smoothed analysis or not.
+
+While no nudge can fall due soon (``NudgePolicy.may_nudge_within``) the
+samples are turned into provisional epochs in blocks of ``LIVE_BLOCK_S``
+(cheap); near a decision, second by second. Both give the same epochs and
+decisions, only at different times.
 """
 
 from __future__ import annotations
@@ -17,10 +35,22 @@ import numpy as np
 import numpy.typing as npt
 
 from analysis.contracts import NS_PER_S, DailySummary, Event, SampleBatch, empty_epochs
+from analysis.live import LiveMovement, NudgeCheck, NudgeCrossCheck, live_nudge_settings
 from analysis.metrics import daily_summary
-from analysis.nudge import Nudge, NudgeOutcome, NudgePolicy, NudgeResponseStats, NudgeSettings
+from analysis.nudge import (
+    Nudge,
+    NudgeDecisions,
+    NudgeOutcome,
+    NudgePolicy,
+    NudgeResponseStats,
+    NudgeSettings,
+)
 from analysis.settings import AnalysisSettings
 from analysis.stream import AnalysisOutput, WearerAnalyzer
+
+#: provisional epochs are computed in blocks of this many seconds of samples
+#: while no nudge can fall due (one numpy pass per block instead of per second)
+LIVE_BLOCK_S = 20.0
 
 
 @dataclass(frozen=True)
@@ -32,9 +62,17 @@ class PipelineOutput:
     nudges: tuple[Nudge, ...] = ()
     outcomes: tuple[NudgeOutcome, ...] = ()
     daily: tuple[DailySummary, ...] = ()
+    checks: tuple[NudgeCheck, ...] = ()
 
     def __bool__(self) -> bool:
-        return bool(len(self.epochs) or self.events or self.nudges or self.outcomes or self.daily)
+        return bool(
+            len(self.epochs)
+            or self.events
+            or self.nudges
+            or self.outcomes
+            or self.daily
+            or self.checks
+        )
 
 
 class WearerPipeline:
@@ -63,7 +101,14 @@ class WearerPipeline:
         self.settings = analysis or AnalysisSettings()
         self.tz = tz
         self.analyzer = WearerAnalyzer(self.settings, calibration_ns=calibration_ns)
-        self.policy = NudgePolicy(wearer, nudges, tz=tz)
+        self.nudge_settings = nudges or NudgeSettings()
+        self.live = LiveMovement(self.settings)
+        #: decides (and resolves) the nudges that are delivered, on provisional epochs
+        self.policy = NudgePolicy(wearer, live_nudge_settings(self.nudge_settings), tz=tz)
+        #: the same plan on the decided epochs: only to confirm the live nudges
+        self.smoothed_policy = NudgePolicy(wearer, self.nudge_settings, tz=tz)
+        self.crosscheck = NudgeCrossCheck()
+        self._live_in: list[SampleBatch] = []
         self._day: str | None = None
         self._day_epochs: list[npt.NDArray[np.void]] = []
         self._day_events: list[Event] = []
@@ -71,6 +116,7 @@ class WearerPipeline:
         self._nudges: list[Nudge] = []
         self._outcomes: dict[str, NudgeOutcome] = {}
         self.last_epoch: npt.NDArray[np.void] | None = None
+        self.last_live_epoch: npt.NDArray[np.void] | None = None
         self.samples_in = 0
         self.epochs_out = 0
 
@@ -79,21 +125,55 @@ class WearerPipeline:
 
     def feed(self, batch: SampleBatch) -> PipelineOutput:
         self.samples_in += len(batch)
-        return self._consume(self.analyzer.feed(batch), final=False)
+        live = self._live(batch, final=False)
+        return self._consume(self.analyzer.feed(batch), live, final=False)
 
     def finish(self) -> PipelineOutput:
         """End of stream: decide what is pending and summarise the (partial) day."""
-        return self._consume(self.analyzer.finish(), final=True)
+        live = self._live(None, final=True)
+        return self._consume(self.analyzer.finish(), live, final=True)
 
-    def _consume(self, out: AnalysisOutput, *, final: bool) -> PipelineOutput:
+    def _live(self, batch: SampleBatch | None, *, final: bool) -> NudgeDecisions:
+        """Provisional epochs -> the deciding policy, now if a nudge may be near."""
+        if batch is not None and len(batch):
+            self._live_in.append(batch)
+        if not self._live_in and not final:
+            return NudgeDecisions()
+        if not final:
+            t_last = int(self._live_in[-1].t_ns[-1])
+            span_s = (t_last - int(self._live_in[0].t_ns[0])) / NS_PER_S
+            done = self.live.pending_until_ns
+            base = int(self._live_in[0].t_ns[0]) if done is None else done
+            # seconds these samples may complete (the unfinished one included)
+            n_sec = (t_last - base) // NS_PER_S + 2
+            if span_s < LIVE_BLOCK_S and not self.policy.may_nudge_within(int(n_sec)):
+                return NudgeDecisions()
+        # the analysis' current upright reference gives the flexion (if the plan uses it)
+        ref = self.analyzer.reference if self.nudge_settings.flexion_nudge else None
+        parts = [self.live.push(_joined(self._live_in), ref)] if self._live_in else []
+        self._live_in = []
+        if final:
+            parts.append(self.live.flush(ref))
+        epochs = np.concatenate(parts) if parts else empty_epochs(0)
+        if not len(epochs):
+            return NudgeDecisions()
+        self.last_live_epoch = epochs[-1]
+        return self.policy.feed(epochs)
+
+    def _consume(self, out: AnalysisOutput, live: NudgeDecisions, *, final: bool) -> PipelineOutput:
         epochs = out.epochs
-        decisions = self.policy.feed(epochs) if len(epochs) else None
-        if decisions:
-            self._nudges.extend(decisions.nudges)
+        if live:
+            self._nudges.extend(live.nudges)
             waiting = {n.nudge_id for n in self._nudges}  # older days are summarised
-            self._outcomes.update(
-                (o.nudge_id, o) for o in decisions.outcomes if o.nudge_id in waiting
-            )
+            self._outcomes.update((o.nudge_id, o) for o in live.outcomes if o.nudge_id in waiting)
+        smoothed = self.smoothed_policy.feed(epochs) if len(epochs) else NudgeDecisions()
+        checks = self.crosscheck.update(
+            live.nudges,
+            smoothed.nudges,
+            live_horizon_ns=self.live.pending_until_ns,
+            smoothed_horizon_ns=int(epochs["time_ns"][-1]) + NS_PER_S if len(epochs) else None,
+            final=final,
+        )
         daily = self._roll_days(epochs, out.events)
         if final and self._day is not None:
             daily.append(self._summarise())
@@ -103,9 +183,10 @@ class WearerPipeline:
         return PipelineOutput(
             epochs=epochs,
             events=out.events,
-            nudges=decisions.nudges if decisions else (),
-            outcomes=decisions.outcomes if decisions else (),
+            nudges=live.nudges,
+            outcomes=live.outcomes,
             daily=tuple(daily),
+            checks=tuple(checks),
         )
 
     def _roll_days(
@@ -155,3 +236,20 @@ class WearerPipeline:
             self._outcomes.pop(nid, None)
         self._day, self._day_epochs = None, []
         return summary
+
+
+def _joined(batches: list[SampleBatch]) -> SampleBatch:
+    """One batch of the samples of ``batches`` (one numpy pass for a block)."""
+    if len(batches) == 1:
+        return batches[0]
+    b = batches[-1]
+    gyros = [x.gyro_dps for x in batches]
+    return SampleBatch(
+        b.sensor_id,
+        b.wearer_id,
+        b.rate_hz,
+        np.concatenate([x.t_ns for x in batches]),
+        np.concatenate([x.accel_g for x in batches]),
+        # mixed: the live filter falls back to the accelerometer for this block
+        None if any(g is None for g in gyros) else np.concatenate(gyros),  # type: ignore[arg-type]
+    )

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from analysis.contracts import Activity, SampleBatch
+from analysis.live import NudgeCheck
 from analysis.nudge import Nudge
 from analysis.settings import AnalysisSettings
 from collector.session import SessionStatus
@@ -54,6 +55,10 @@ class WearerView:
     static_min: float = 0.0
     nudges: int = 0
     answered: int = 0
+    #: live nudges the smoothed analysis confirmed / did not; its own extra ones
+    confirmed: int = 0
+    unconfirmed: int = 0
+    smoothed_only: int = 0
     epochs: int = 0
     sensor_time_ns: int = 0
     link: str = "connecting"
@@ -98,6 +103,9 @@ class EdgeService:
         self.views: dict[str, WearerView] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self.batches_in = 0
+        #: the latest live-vs-smoothed nudge checks (bounded)
+        self.nudge_checks: list[NudgeCheck] = []
+        self._checks_max = 1024
 
     # ------------------------------------------------------------ inputs
     def _pipeline(self, batch: SampleBatch) -> WearerPipeline:
@@ -158,8 +166,8 @@ class EdgeService:
             self.bus.publish_epochs(site, wearer, p.sensor, out.epochs)
             last = out.epochs[-1]
             view.activity = Activity(int(last["activity"])).label
-            view.static_min = p.policy.static_s / 60.0
             view.epochs += len(out.epochs)
+        view.static_min = p.policy.static_s / 60.0
         if out.events:
             self.bus.publish_events(site, wearer, out.events)
         if out.daily:
@@ -171,6 +179,32 @@ class EdgeService:
             for outcome in out.outcomes:
                 view.answered += int(outcome.answered)
                 self.delivery.record_outcome(outcome)
+            for check in out.checks:
+                self._note_check(view, check)
+
+    def _note_check(self, view: WearerView, check: NudgeCheck) -> None:
+        """The smoothed analysis' view of a live nudge (counted and logged)."""
+        if check.kind == "confirmed":
+            view.confirmed += 1
+            log.info(
+                "nudge %s confirmed by the smoothed analysis (%+.0f s)",
+                check.nudge_id,
+                check.offset_s or 0.0,
+            )
+        elif check.kind == "live_only":
+            view.unconfirmed += 1
+            log.info("nudge %s: the smoothed analysis would not have sent it", check.nudge_id)
+        else:
+            view.smoothed_only += 1
+            log.info(
+                "wearer %s: the smoothed analysis would have nudged (%s, level %d) at %d ns",
+                view.wearer,
+                check.reason,
+                check.level,
+                check.time_ns,
+            )
+        self.nudge_checks.append(check)
+        del self.nudge_checks[: -self._checks_max]
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)

@@ -20,7 +20,6 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from analysis.contracts import NS_PER_S
-from analysis.settings import AnalysisSettings
 from collector.collector import Collector
 from collector.config import CollectorConfig
 from collector.timing import as_clock
@@ -42,10 +41,14 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 RATE_HZ = 25.0  # the MetaMotion's lowest rate: the same physics, half the packets
 WALK_IN_S, SIT_S, AFTER_S = 240.0, 45 * 60.0, 600.0
-# The nudge comes ~31 min into the sit (30 static minutes), is felt after the
-# analysis' decision lag, answered 20 s later with a walk: 40 min of sensor
-# time covers it all (what is still undecided then is flushed at the end).
+# The nudge comes ~31 min into the sit (30 static minutes: a few seconds of
+# fidgeting do not count), is felt at once, answered 20 s later with a walk:
+# 40 min of sensor time covers it all (what is still undecided then is
+# flushed at the end).
 RUN_S = 40 * 60.0
+#: the requirement: felt within this (sensor time) after the second that
+#: completes the static timer
+FELT_WITHIN_S = 2.0
 
 
 @pytest.fixture
@@ -91,7 +94,6 @@ async def test_still_wearer_feels_one_nudge_and_answers_it(
         influxdb=InfluxConfig(url=INFLUX_URL, database=influx_db, spool_dir=tmp_path / "spool"),
         nudges={"timezone": "UTC"},  # otherwise the clinic's defaults
     )
-    analysis = AnalysisSettings()
     felt: list[HapticEvent] = []
     # yesterday 08:00 UTC: inside working hours and every retention policy
     day0 = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
@@ -139,14 +141,13 @@ async def test_still_wearer_feels_one_nudge_and_answers_it(
     assert [(round(e.duty_percent), e.pulse_ms, e.buzzer) for e in felt] == [
         (round(p.duty_pct), p.pulse_ms, False) for p in PATTERN_GENTLE.pulses
     ]
-    # When was it felt? The nudge is decided at the end of the epoch that
-    # completes 30 static minutes; the analysis takes live samples in blocks
-    # of ``stream_buffer_s`` and commits an epoch only once it has seen
-    # ``decision_lag_s`` more seconds, in blocks of ``commit_block_s``
-    # (docs/NUDGES.md, "How fast a nudge is felt").
+    # When was it felt? The nudge's time is the end of the second that
+    # completed 30 static minutes (the provisional per-second movement,
+    # docs/NUDGES.md); the motor's first pulse must follow within 2 s of
+    # sensor time (the firmware stamps it on its own clock).
     lag_s = (felt[0].t_ns - nudge.time_ns) / NS_PER_S
-    bound_s = analysis.decision_lag_s + analysis.commit_block_s + analysis.stream_buffer_s + 2.0
-    assert 0.0 <= lag_s <= bound_s, f"felt {lag_s:.1f} s after the 30-minute mark"
+    print(f"felt {lag_s:.3f} s after the second completing 30 static minutes")
+    assert 0.0 <= lag_s <= FELT_WITHIN_S, f"felt {lag_s:.2f} s after the 30-minute mark"
 
     # the app's message arrived, with the same id
     msg = NudgeMessage.from_json(inbox.get(timeout=10).payload)
@@ -164,11 +165,17 @@ async def test_still_wearer_feels_one_nudge_and_answers_it(
         return rec.anchor_ns + round(k * rec.period_ns)
 
     truth_delay_s = (sensor_ns(reaction.react_at_s) - nudge.time_ns) / NS_PER_S
+    # independently of the policy's own count: not before 30 min of sitting
+    # (the simulator's plan), and not much later (a still sit has only
+    # seconds of fidgeting)
+    sit_start_ns = sensor_ns(WALK_IN_S)
+    into_sit_min = (nudge.time_ns - sit_start_ns) / NS_PER_S / 60.0
+    assert 30.0 <= into_sit_min <= 33.0, into_sit_min
     with Reader(cfg.influxdb) as r:
         (stored,) = r.nudges("w01", nudge.time_ns - NS_PER_S, nudge.time_ns + NS_PER_S)
     assert (stored.nudge_id, stored.level, stored.delivered) == (nudge.nudge_id, 1, True)
     assert stored.channel == "haptic+mqtt"
     assert stored.answered is True
     assert stored.response_delay_s is not None
-    # the analysis places a sit-to-stand within a few seconds
+    # the provisional movement places the start of the break within seconds
     assert abs(stored.response_delay_s - truth_delay_s) <= 10.0, (stored, truth_delay_s)
