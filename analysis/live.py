@@ -27,8 +27,10 @@ thresholds (:class:`~analysis.settings.AnalysisSettings`):
   is only sensor noise: the sensor lies on a desk).
 
 A second is **static** when it is informative, not non-wear, not walking,
-``intensity_g < static_intensity_g`` and rotation < ``static_rotation_deg``:
-the definition of the analysis' static flag, evaluated causally. It is
+quiet (``intensity_g < static_intensity_g``, or the SD of |acceleration|
+within the second below ``static_variability_g``: a vehicle moves the body,
+not the trunk) and rotation < ``static_rotation_deg``: the definition of
+the analysis' static flag, evaluated causally. It is
 **walking** when it moves (intensity >= ``WALK_INTENSITY_G``) with a step
 rhythm (1-4 upward crossings of the mean acceleration magnitude in the
 second). Every other worn second is **moving** (``Activity.OTHER``); the
@@ -71,8 +73,10 @@ WALK_INTENSITY_G = 0.08
 #: upward crossings of the mean |acc| per second that look like steps (75-200 steps/min
 #: give ~1.3-3.3 crossings; a second holds 1-4 of them)
 WALK_CROSSINGS = (1, 4)
-#: gyroscope bias tracking (s), as in ``analysis.preprocess``
+#: gyroscope bias tracking (s) and the turn rate below which it learns (deg/s),
+#: as in ``analysis.preprocess``
 GYRO_BIAS_TAU_S = 30.0
+GYRO_STILL_DPS = 6.0
 #: samples further apart than this restart the low-pass (a real gap, not jitter)
 RESTART_GAP_S = 1.0
 DEG_PER_RAD = 180.0 / np.pi
@@ -214,7 +218,8 @@ class LiveMovement:
         low-pass and gyro-fused estimate.
 
         The analysis' filter (``analysis.preprocess.GravityFilter``):
-        ``g = LP(a - tau * omega x g)`` with the gyroscope's slow bias removed;
+        ``g = LP(a - tau * omega x g)`` with the gyroscope's slow bias removed
+        (learnt only while the sensor turns slower than ``GYRO_STILL_DPS``);
         here one fixed-point pass instead of two (the second changes the
         direction by hundredths of a degree), without a gyroscope the plain
         low-pass, as there.
@@ -234,20 +239,30 @@ class LiveMovement:
             if s > 0 or self._zi is None:
                 # steady state on the first sample; the gyro bias estimate starts at 0
                 z0 = (1.0 - a) * acc[s]
-                self._zi = np.stack((z0, z0, np.zeros(3)))
+                self._zi = np.zeros((1, 10))
+                self._zi[0, 0:3] = z0
+                self._zi[0, 3:6] = z0
             zi = self._zi
-            g_acc, z_acc = lfilter([a], den, acc[s:e], axis=0, zi=zi[0:1])
+            g_acc, z_acc = lfilter([a], den, acc[s:e], axis=0, zi=zi[:, 0:3])
             out[s:e, 0:3] = g_acc
             if gyro is None:
                 out[s:e, 3:6] = g_acc
-                self._zi = np.stack((z_acc[0], z_acc[0], zi[2]))
+                self._zi = np.concatenate((z_acc, z_acc, zi[:, 6:10]), axis=1)
                 continue
             w = gyro[s:e] / DEG_PER_RAD
-            bias, z_b = lfilter([ba], [1.0, -(1.0 - ba)], w, axis=0, zi=zi[2:3])
+            still = np.einsum("ij,ij->i", w, w) < (GYRO_STILL_DPS / DEG_PER_RAD) ** 2
+            num_den = np.empty((e - s, 4))
+            num_den[:, 0:3] = w * still[:, None]
+            num_den[:, 3] = still
+            nd, z_b = lfilter([ba], [1.0, -(1.0 - ba)], num_den, axis=0, zi=zi[:, 6:10])
+            with np.errstate(invalid="ignore", divide="ignore"):
+                bias = np.where(nd[:, 3:4] > 1e-6, nd[:, 0:3] / nd[:, 3:4], 0.0)
             u = g_acc / np.sqrt(np.einsum("ij,ij->i", g_acc, g_acc))[:, None]
-            g_f, z_f = lfilter([a], den, acc[s:e] - tau * np.cross(w - bias, u), axis=0, zi=zi[1:2])
+            g_f, z_f = lfilter(
+                [a], den, acc[s:e] - tau * np.cross(w - bias, u), axis=0, zi=zi[:, 3:6]
+            )
             out[s:e, 3:6] = g_f
-            self._zi = np.stack((z_acc[0], z_f[0], z_b[0]))
+            self._zi = np.concatenate((z_acc, z_f, z_b), axis=1)
         return out
 
     def _epochs(
@@ -269,11 +284,12 @@ class LiveMovement:
         ne = first.shape[0]
         g_a, g_f = lp[:, 0:3], lp[:, 3:6]
         d = acc - g_f
-        cols = np.empty((t.shape[0], 8))
+        cols = np.empty((t.shape[0], 9))
         cols[:, 0] = np.sqrt(np.einsum("ij,ij->i", d, d))  # |body acceleration|
         cols[:, 1:4] = g_a / np.sqrt(np.einsum("ij,ij->i", g_a, g_a))[:, None]  # for jitter
         cols[:, 4] = np.sqrt(np.einsum("ij,ij->i", acc, acc))  # |acc|
         cols[:, 5:8] = g_f / np.sqrt(np.einsum("ij,ij->i", g_f, g_f))[:, None]  # unit gravity
+        cols[:, 8] = cols[:, 4] * cols[:, 4]
         sums = np.add.reduceat(cols, first, axis=0)
         intensity = sums[:, 0] / n
         um = sums[:, 1:4] / np.sqrt(np.einsum("ij,ij->i", sums[:, 1:4], sums[:, 1:4]))[:, None]
@@ -302,6 +318,8 @@ class LiveMovement:
         rot = np.degrees(np.arccos(np.clip(cosang, -1.0, 1.0)))
         coverage = np.minimum(n / self._rate_hz, 1.0)
         informative = coverage >= MIN_COVERAGE
+        mean_mag = sums[:, 4] / n
+        sd_mag = np.sqrt(np.maximum(sums[:, 8] / n - mean_mag * mean_mag, 0.0))
         quiet = intensity < s.static_intensity_g
         nonwear = ~informative | ((tilt_sd < s.nonwear_tilt_sd_deg) & quiet)
         walking = (
@@ -313,7 +331,10 @@ class LiveMovement:
         ep = empty_epochs(ne)
         ep["time_ns"] = sec[first] * NS_PER_S
         ep["activity"] = np.where(nonwear, _NONWEAR, np.where(walking, _WALKING, _OTHER))
-        ep["static"] = ~nonwear & ~walking & quiet & (rot < s.static_rotation_deg)
+        # low body acceleration, or a smooth |acceleration| (a vehicle moves the
+        # body, not the trunk), and little turning: the analysis' static flag
+        smooth = sd_mag < s.static_variability_g
+        ep["static"] = ~nonwear & ~walking & (quiet | smooth) & (rot < s.static_rotation_deg)
         ep["intensity_g"] = np.where(informative, intensity, np.nan)
         if reference is not None:
             incl, flex, lat = trunk_angles(gm, reference)

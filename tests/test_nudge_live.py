@@ -107,10 +107,10 @@ def test_live_static_agrees_with_the_analysis_static_flag() -> None:
     assert np.mean(ls == ds) >= 0.95
     # the live timer never runs ahead of the decided one by much
     assert np.mean(ls & ~ds) <= 0.01
-    # walking is never static in either
+    # walking is (almost) never static live: at most a boundary second
     walking = decided["activity"][idx] == int(Activity.WALKING)
     assert walking.sum() > 200
-    assert not ls[walking].any()
+    assert np.mean(ls[walking]) <= 0.005
     # and the live view sees most of that walking as walking
     assert np.mean(live["activity"][il][walking] == int(Activity.WALKING)) >= 0.9
 
