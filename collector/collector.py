@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from collector.config import CollectorConfig
 from collector.discovery import Discovery
 from collector.errors import CollectorError, CollectorReason
-from collector.haptics import HapticSink, as_vibration
+from collector.haptics import HapticSink, VibrationPattern
 from collector.session import BatchSink, SensorSession, SessionState, SessionStatus
 from collector.timing import SYSTEM_CLOCK, Clock, wait_for
 
@@ -143,7 +143,7 @@ class Collector:
                 return True
         return False
 
-    async def play(self, wearer_id: str, pattern: Any) -> bool:
+    async def play(self, wearer_id: str, pattern: VibrationPattern) -> bool:
         """Vibrate ``pattern`` on the wearer's sensor; True once every pulse was written.
 
         False when the wearer has no sensor with a motor, or it is not
@@ -153,7 +153,7 @@ class Collector:
             sink = self.haptic_for(wearer_id)
         except KeyError:
             return False
-        result = await sink.vibrate(as_vibration(pattern))
+        result = await sink.vibrate(pattern)
         if not result.delivered:
             log.info("haptic nudge for %s not delivered: %s", wearer_id, result.reason)
         return result.delivered

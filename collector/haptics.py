@@ -1,4 +1,12 @@
-"""Nudges on the sensor itself: vibration patterns and the ``HapticSink`` interface.
+r"""Nudges on the sensor itself: the one vibration-pattern model and the ``HapticSink``.
+
+A :class:`VibrationPattern` is a few :class:`Pulse`\ s; the nudge delivery
+(``postmon.nudges``) picks one (:data:`PATTERN_GENTLE` for a first nudge,
+:data:`PATTERN_STRONGER` for an escalation) and the collector plays it on
+the wearer's sensor. :func:`metamotion_frames` is the same mapping to the
+MetaMotion's ``08 01 <duty> <pulse_ms> 00`` commands as a pure function
+(what the session writes, and what the tests check the bytes against);
+:func:`play_frames` writes such frames with their spacing.
 
 Only MetaMotion has a motor; for every other sensor :meth:`HapticSink.vibrate`
 answers ``HapticResult(delivered=False, reason=NO_MOTOR)`` at once, so the
@@ -8,8 +16,10 @@ truthy only when the sensor accepted every pulse.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from collector.errors import CollectorReason
 
@@ -52,6 +62,65 @@ MOVE_NUDGE = VibrationPattern(
     (Pulse(on_ms=300, off_ms=250, duty_percent=100.0), Pulse(on_ms=300, duty_percent=100.0)),
     name="move",
 )
+#: A first nudge: two short, gentle pulses, distinct from a phone buzz (one
+#: long pulse) yet easy to ignore in a meeting.
+PATTERN_GENTLE = VibrationPattern(
+    (Pulse(on_ms=200, off_ms=250, duty_percent=60.0), Pulse(on_ms=200, duty_percent=60.0)),
+    name="gentle",
+)
+#: An escalation: three longer pulses at full power.
+PATTERN_STRONGER = VibrationPattern(
+    (
+        Pulse(on_ms=400, off_ms=250, duty_percent=100.0),
+        Pulse(on_ms=400, off_ms=250, duty_percent=100.0),
+        Pulse(on_ms=400, duty_percent=100.0),
+    ),
+    name="stronger",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class HapticFrame:
+    """A device command and when to write it, ms after the pattern starts."""
+
+    at_ms: int
+    data: bytes
+
+
+def metamotion_frames(pattern: VibrationPattern) -> tuple[HapticFrame, ...]:
+    """MetaMotion ``08 01 <duty> <pulse_ms> 00`` commands for ``pattern``.
+
+    The device runs one pulse per command, so the pulses are written one
+    after another, each when the previous pulse and its pause are over.
+    """
+    from collector.protocols.metamotion import cmd_haptic
+
+    frames = []
+    at = 0
+    for p in pattern.pulses:
+        frames.append(HapticFrame(at, cmd_haptic(p.duty_percent, p.on_ms, buzzer=False)))
+        at += p.on_ms + p.off_ms
+    return tuple(frames)
+
+
+async def play_frames(
+    write: Callable[[bytes], Awaitable[object]],
+    frames: Sequence[HapticFrame],
+    *,
+    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+) -> None:
+    """Write each frame at its time (``write`` raises if the device refuses).
+
+    The first write happens at once: it is the one the latency target
+    (threshold crossed -> motor on, p99 <= 2 s) is about.
+    """
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    for f in frames:
+        delay = start + f.at_ms / 1000.0 - loop.time()
+        if delay > 0:
+            await sleep(delay)
+        await write(f.data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,21 +140,6 @@ class HapticResult:
 
     def __bool__(self) -> bool:
         return self.delivered
-
-
-def as_vibration(pattern: Any) -> VibrationPattern:
-    """A :class:`VibrationPattern` from any pattern with ``pulses`` and a ``name``.
-
-    Accepts this module's patterns and those of ``postmon.nudges``
-    (``HapticPulse(duty_pct, pulse_ms, pause_ms)``) without importing them.
-    """
-    if isinstance(pattern, VibrationPattern):
-        return pattern
-    pulses = tuple(
-        Pulse(on_ms=int(p.pulse_ms), off_ms=int(p.pause_ms), duty_percent=float(p.duty_pct))
-        for p in pattern.pulses
-    )
-    return VibrationPattern(pulses, name=str(getattr(pattern, "name", "custom")))
 
 
 @runtime_checkable

@@ -5,10 +5,10 @@ wiring (documented for app authors in ``docs/NUDGES.md``):
 
 * **Haptic**: where the wearer's sensor has a motor (MbientLab MetaMotion), a
   short recognisable vibration: two gentle pulses for a first nudge, three
-  stronger ones for an escalation. The collector owns the BLE link and
-  implements :class:`HapticSink` (routed by wearer); :func:`metamotion_frames`
-  turns a pattern into the device's ``08 01 …`` commands (the collector's own
-  encoder) and :func:`play_frames` writes them with the right spacing.
+  stronger ones for an escalation (``collector.haptics.PATTERN_GENTLE`` /
+  ``PATTERN_STRONGER``: the collector's pattern model, the one that speaks to
+  devices). The collector owns the BLE link and implements
+  :class:`HapticSink` (routed by wearer).
 * **MQTT**: for every sensor, one message per nudge on the bus's nudge topic
   ``{topic_root}/{site}/{wearer}/nudges`` so a phone or desktop app can show
   it. The payload is the bus's nudge envelope (``docs/MQTT.md``: the ingest
@@ -34,7 +34,7 @@ import json
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -48,6 +48,7 @@ from analysis.nudge import (
     NudgePolicy,
     NudgeSettings,
 )
+from collector.haptics import PATTERN_GENTLE, PATTERN_STRONGER, VibrationPattern
 from postmon.bus import codec
 from postmon.config import MqttConfig, from_table
 from postmon.errors import ConfigError, InputError, ServiceUnavailable
@@ -218,84 +219,9 @@ class NudgeMessage:
 # -------------------------------------------------------------------- haptic
 
 
-@dataclass(frozen=True, slots=True)
-class HapticPulse:
-    """One motor pulse at ``duty_pct`` for ``pulse_ms``, then ``pause_ms`` off."""
-
-    duty_pct: float
-    pulse_ms: int
-    pause_ms: int = 0
-
-    def __post_init__(self) -> None:
-        if not 0 < self.duty_pct <= 100 or not 0 < self.pulse_ms <= 5000 or self.pause_ms < 0:
-            raise ValueError(f"haptic pulse out of range: {self}")
-
-
-@dataclass(frozen=True, slots=True)
-class HapticPattern:
-    name: str
-    pulses: tuple[HapticPulse, ...]
-
-    @property
-    def duration_ms(self) -> int:
-        return sum(p.pulse_ms + p.pause_ms for p in self.pulses)
-
-
-#: Two short, gentle pulses: distinct from a phone buzz (one long pulse) yet
-#: easy to ignore in a meeting. Escalation: three longer pulses at full power.
-PATTERN_GENTLE = HapticPattern("gentle", (HapticPulse(60.0, 200, 250), HapticPulse(60.0, 200, 0)))
-PATTERN_STRONGER = HapticPattern(
-    "stronger",
-    (HapticPulse(100.0, 400, 250), HapticPulse(100.0, 400, 250), HapticPulse(100.0, 400, 0)),
-)
-
-
-def pattern_for(nudge: Nudge) -> HapticPattern:
+def pattern_for(nudge: Nudge) -> VibrationPattern:
+    """Gentle for a first nudge (and flexion), stronger for an escalation."""
     return PATTERN_GENTLE if nudge.level <= 1 else PATTERN_STRONGER
-
-
-@dataclass(frozen=True, slots=True)
-class HapticFrame:
-    """A device command and when to write it, ms after the pattern starts."""
-
-    at_ms: int
-    data: bytes
-
-
-def metamotion_frames(pattern: HapticPattern) -> tuple[HapticFrame, ...]:
-    """MetaMotion ``08 01 <duty> <pulse_ms> 00`` commands for ``pattern``.
-
-    The device runs one pulse per command, so the pulses are written one
-    after another, each when the previous pulse and its pause are over.
-    """
-    from collector.protocols.metamotion import cmd_haptic
-
-    frames = []
-    at = 0
-    for p in pattern.pulses:
-        frames.append(HapticFrame(at, cmd_haptic(p.duty_pct, p.pulse_ms, buzzer=False)))
-        at += p.pulse_ms + p.pause_ms
-    return tuple(frames)
-
-
-async def play_frames(
-    write: Callable[[bytes], Awaitable[object]],
-    frames: Sequence[HapticFrame],
-    *,
-    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
-) -> None:
-    """Write each frame at its time (``write`` raises if the device refuses).
-
-    The first write happens at once: it is the one the latency target
-    (threshold crossed -> motor on, p99 <= 2 s) is about.
-    """
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    for f in frames:
-        delay = start + f.at_ms / 1000.0 - loop.time()
-        if delay > 0:
-            await sleep(delay)
-        await write(f.data)
 
 
 class HapticSink(Protocol):
@@ -305,7 +231,7 @@ class HapticSink(Protocol):
         """True when the wearer's connected sensor has a vibration motor."""
         ...
 
-    async def play(self, wearer_id: str, pattern: HapticPattern) -> bool:
+    async def play(self, wearer_id: str, pattern: VibrationPattern) -> bool:
         """Vibrate ``pattern``; True once the device acknowledged the writes.
 
         False (or an exception) when the sensor is not connected or the write
@@ -774,9 +700,6 @@ __all__ = [
     "PATTERN_GENTLE",
     "PATTERN_STRONGER",
     "DeliveryReport",
-    "HapticFrame",
-    "HapticPattern",
-    "HapticPulse",
     "HapticSink",
     "NudgeConfig",
     "NudgeDelivery",
@@ -787,8 +710,6 @@ __all__ = [
     "PahoNudgePublisher",
     "load_nudge_config",
     "message_text",
-    "metamotion_frames",
     "nudge_topic",
     "pattern_for",
-    "play_frames",
 ]

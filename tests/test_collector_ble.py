@@ -268,7 +268,7 @@ async def test_twenty_sensors_for_two_minutes_without_loss() -> None:
 
 
 async def test_haptic_pattern_reaches_metamotion_and_other_sensors_say_why_not() -> None:
-    from postmon.nudges import PATTERN_GENTLE
+    from collector.haptics import PATTERN_GENTLE
 
     results: dict[str, object] = {}
 

@@ -8,20 +8,29 @@ import pytest
 
 from collector.collector import Collector
 from collector.errors import CollectorReason
-from collector.haptics import MOVE_NUDGE, Pulse, VibrationPattern, as_vibration
+from collector.haptics import (
+    MOVE_NUDGE,
+    PATTERN_GENTLE,
+    PATTERN_STRONGER,
+    Pulse,
+    VibrationPattern,
+)
+from postmon import nudges
 from postmon.config import SensorPairing
-from postmon.nudges import PATTERN_GENTLE, PATTERN_STRONGER
 
 
-def test_nudge_patterns_convert_pulse_for_pulse() -> None:
-    got = as_vibration(PATTERN_STRONGER)
-    assert got.name == "stronger"
-    assert got.pulses == tuple(
-        Pulse(on_ms=p.pulse_ms, off_ms=p.pause_ms, duty_percent=p.duty_pct)
-        for p in PATTERN_STRONGER.pulses
+def test_the_nudge_delivery_plays_the_collector_patterns() -> None:
+    # one pattern model: what the delivery picks is what the collector plays
+    assert nudges.PATTERN_GENTLE is PATTERN_GENTLE
+    assert nudges.PATTERN_STRONGER is PATTERN_STRONGER
+    assert PATTERN_STRONGER.pulses == (
+        Pulse(on_ms=400, off_ms=250, duty_percent=100.0),
+        Pulse(on_ms=400, off_ms=250, duty_percent=100.0),
+        Pulse(on_ms=400, off_ms=0, duty_percent=100.0),
     )
-    assert got.duration_s == PATTERN_STRONGER.duration_ms / 1000
-    assert as_vibration(MOVE_NUDGE) is MOVE_NUDGE
+    assert PATTERN_STRONGER.duration_s == 1.7
+    assert PATTERN_GENTLE.duration_s == 0.65
+    assert MOVE_NUDGE.duration_s == 0.85
 
 
 def test_patterns_are_validated() -> None:

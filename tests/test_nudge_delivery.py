@@ -17,24 +17,26 @@ import pytest
 
 from analysis.contracts import NS_PER_S
 from analysis.nudge import Nudge, NudgeOutcome, NudgeSettings
+from collector.haptics import (
+    PATTERN_GENTLE,
+    PATTERN_STRONGER,
+    HapticFrame,
+    VibrationPattern,
+    metamotion_frames,
+    play_frames,
+)
 from collector.protocols.metamotion import Haptic, parse_command
 from postmon.bus import codec
 from postmon.config import InfluxConfig, MqttConfig
 from postmon.errors import ConfigError, InputError
 from postmon.nudges import (
-    PATTERN_GENTLE,
-    PATTERN_STRONGER,
-    HapticFrame,
-    HapticPattern,
     NudgeDelivery,
     NudgeMessage,
     NudgeService,
     PahoNudgePublisher,
     load_nudge_config,
     message_text,
-    metamotion_frames,
     nudge_topic,
-    play_frames,
 )
 from postmon.store.reader import Reader
 from postmon.store.records import NudgeRecord
@@ -165,8 +167,8 @@ def test_metamotion_frames_exact_bytes() -> None:
 
 
 def test_escalation_pattern_is_stronger() -> None:
-    def energy(p: HapticPattern) -> float:
-        return sum(x.duty_pct * x.pulse_ms for x in p.pulses)
+    def energy(p: VibrationPattern) -> float:
+        return sum(x.duty_percent * x.on_ms for x in p.pulses)
 
     assert energy(PATTERN_STRONGER) > 2 * energy(PATTERN_GENTLE)
     assert len(PATTERN_STRONGER.pulses) > len(PATTERN_GENTLE.pulses)
@@ -233,12 +235,12 @@ class FakeMotor:
     def __init__(self, wearers: set[str], fail: bool = False) -> None:
         self.wearers = wearers
         self.fail = fail
-        self.played: list[tuple[str, HapticPattern]] = []
+        self.played: list[tuple[str, VibrationPattern]] = []
 
     def haptic_capable(self, wearer_id: str) -> bool:
         return wearer_id in self.wearers
 
-    async def play(self, wearer_id: str, pattern: HapticPattern) -> bool:
+    async def play(self, wearer_id: str, pattern: VibrationPattern) -> bool:
         if self.fail:
             raise OSError("link lost")
         self.played.append((wearer_id, pattern))

@@ -22,6 +22,7 @@ import pytest
 from analysis.contracts import NS_PER_S
 from collector.collector import Collector
 from collector.config import CollectorConfig
+from collector.haptics import PATTERN_GENTLE
 from collector.timing import as_clock
 from firmware_sim.ble import VirtualAir
 from firmware_sim.clock import SimClock
@@ -30,7 +31,7 @@ from firmware_sim.simulator import WearerStream
 from firmware_sim.wearer import NudgeResponse
 from postmon.bus.base import InProcessBus
 from postmon.config import Config, InfluxConfig, MqttConfig, SensorPairing
-from postmon.nudges import PATTERN_GENTLE, NudgeMessage, PahoNudgePublisher
+from postmon.nudges import NudgeMessage, PahoNudgePublisher
 from postmon.service import EdgeService, run_edge
 from postmon.store.reader import Reader
 from postmon.store.writer import Writer
@@ -139,7 +140,7 @@ async def test_still_wearer_feels_one_nudge_and_answers_it(
     assert (reports[0].haptic, reports[0].mqtt) == (True, True)
     # the simulated motor played the first-nudge pattern, once
     assert [(round(e.duty_percent), e.pulse_ms, e.buzzer) for e in felt] == [
-        (round(p.duty_pct), p.pulse_ms, False) for p in PATTERN_GENTLE.pulses
+        (round(p.duty_percent), p.on_ms, False) for p in PATTERN_GENTLE.pulses
     ]
     # When was it felt? The nudge's time is the end of the second that
     # completed 30 static minutes (the provisional per-second movement,
