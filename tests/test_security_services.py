@@ -367,7 +367,7 @@ def test_secured_pipeline_end_to_end(secure_stack: SecureStack, tmp_path: Path) 
     assert worker.stats().dead_lettered == 0
 
 
-@pytest.mark.parametrize("who", ["anonymous", "wrong-password"])
+@pytest.mark.parametrize("who", ["anonymous", "wrong-password", "reader-account"])
 def test_writer_refused_keeps_the_data_and_says_what_to_do(
     secure_stack: SecureStack, tmp_path: Path, caplog: pytest.LogCaptureFixture, who: str
 ) -> None:
@@ -375,7 +375,11 @@ def test_writer_refused_keeps_the_data_and_says_what_to_do(
     from tests.store_helpers import make_epochs, recent_hour_ns
 
     s = secure_stack
-    base = s.influx("") if who == "anonymous" else s.influx(WRITER_USER, "wrong")
+    base = {
+        "anonymous": lambda: s.influx(""),
+        "wrong-password": lambda: s.influx(WRITER_USER, "wrong"),
+        "reader-account": lambda: s.influx(READER_USER),  # right password, no WRITE privilege
+    }[who]()
     cfg = dataclasses.replace(
         base,
         spool_dir=tmp_path / "spool",
@@ -391,5 +395,13 @@ def test_writer_refused_keeps_the_data_and_says_what_to_do(
     st = w.stats()
     assert st.written == 0
     assert st.spool_points == 30  # refused is not lost: it waits for the credentials
-    assert "401" in caplog.text
-    assert "POSTMON_INFLUX_PASSWORD" in caplog.text
+    # 401 (who are you?) and 403 (not allowed) read differently: each says its own fix
+    if who == "reader-account":
+        assert "HTTP 403" in caplog.text
+        assert f"user '{READER_USER}' lacks the privilege for writes" in caplog.text
+        assert "GRANT" in caplog.text
+    else:
+        assert "HTTP 401" in caplog.text
+        assert "POSTMON_INFLUX_PASSWORD" in caplog.text
+        wording = "no user is configured" if who == "anonymous" else "wrong password"
+        assert wording in caplog.text

@@ -106,7 +106,7 @@ class PublisherStats:
     acked: int  # acknowledged by the broker (incl. replayed)
     spooled: int  # went through the disk spool
     replayed: int  # spooled messages acknowledged after replay
-    dropped: int  # lost because the spool was full (logged as errors)
+    dropped: int  # lost: spool full (oldest dropped) or unwritable (logged as errors)
     unheard: int  # PUBACKs saying "no matching subscribers" (kept and sent again)
     queued: int  # in memory, not yet sent
     inflight: int  # sent, not yet acknowledged
@@ -170,7 +170,7 @@ class MqttPublisher:
         self._closing = False
         self._thread: threading.Thread | None = None
         self._seq = itertools.count(1)
-        self._c = dict.fromkeys(("accepted", "acked", "spooled", "replayed", "unheard"), 0)
+        self._c = dict.fromkeys(("accepted", "acked", "spooled", "replayed", "unheard", "lost"), 0)
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> MqttPublisher:
@@ -258,7 +258,7 @@ class MqttPublisher:
                 acked=self._c["acked"],
                 spooled=self._c["spooled"],
                 replayed=self._c["replayed"],
-                dropped=self._spool.dropped_records,
+                dropped=self._spool.dropped_records + self._c["lost"],
                 unheard=self._c["unheard"],
                 queued=len(self._queue),
                 inflight=len(self._inflight),
@@ -321,6 +321,8 @@ class MqttPublisher:
         try:
             self._spool.append({"topic": topic}, payload, 1)
         except SpoolError as exc:
+            with self._cond:
+                self._c["lost"] += 1
             log.error("%s: message to %s lost: %s", self.collector_id, topic, exc)
             return
         with self._cond:
@@ -479,6 +481,7 @@ class IngestStats:
     pending_acks: int  # handed to the sink, not yet durable
     stale_acks: int  # durable after a reconnect: left for the broker to redeliver
     connected: bool
+    empty_ignored: int = 0  # zero-length payloads (retained-message clears): acked, no data
 
 
 class IngestWorker:
@@ -526,7 +529,7 @@ class IngestWorker:
         self._connected = threading.Event()
         self._subscribed = threading.Event()
         self._gen = 0
-        self._c = dict.fromkeys(("received", "acked", "dead", "pending", "stale"), 0)
+        self._c = dict.fromkeys(("received", "acked", "dead", "pending", "stale", "empty"), 0)
         self._kick = getattr(sink, "kick", None)
         self._stopping = False
 
@@ -569,6 +572,7 @@ class IngestWorker:
                 pending_acks=self._c["pending"],
                 stale_acks=self._c["stale"],
                 connected=self._connected.is_set(),
+                empty_ignored=self._c["empty"],
             )
 
     # ----------------------------------------------------- paho callbacks
@@ -600,6 +604,15 @@ class IngestWorker:
         with self._lock:
             self._c["received"] += 1
             gen = self._gen
+        if not msg.payload:
+            # publishing an empty retained message is how MQTT clears a retained
+            # topic (e.g. an old collector's presence): no data, nothing to store
+            # or dead-letter; acknowledged and counted
+            with self._lock:
+                self._c["empty"] += 1
+            log.debug("ingest %s: empty message on %s ignored", self.worker_id, msg.topic)
+            self._ack_now(client, msg)
+            return
         try:
             topic = codec.parse_topic(self.cfg.topic_root, msg.topic)
             if topic.stream == "presence":

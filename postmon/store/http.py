@@ -220,10 +220,11 @@ class V1HttpBackend:
             ) from exc
         text = data.decode("utf-8", "replace")
         if status in (401, 403):
-            raise PostmonError(
-                f"InfluxDB at {self.cfg.url} refused the credentials ({status})",
-                Reason.AUTH_FAILED,
-                hint="check influxdb.username / token and POSTMON_INFLUX_PASSWORD / _TOKEN",
+            # one wording for 401 (who are you?) vs 403 (not allowed) across postmon
+            from postmon.security.influx import explain_http_error
+
+            raise explain_http_error(
+                status, text, url=self.cfg.url, username=self.cfg.username, action="queries"
             )
         results: list[dict[str, Any]] = []
         # chunked answers are one JSON document per line

@@ -18,14 +18,23 @@ open.
 
 When appending would exceed ``max_bytes``, whole segments are dropped oldest
 first; the loss is counted (``dropped_points``) and logged as an error
-naming what was lost and how to avoid it. It never fails silently.
+naming what was lost and how to avoid it. The disk filling up before that
+bound (``ENOSPC``, a quota) follows the same policy: the partial record is
+cut off, the oldest segment is dropped (counted, logged) and the append is
+tried again; only when nothing is left to drop does ``append`` raise
+``SpoolError``. Segments are small (at most 1 MiB, and at most a quarter of
+the disk space free at open) so that dropping loses little at a time.
+It never fails silently.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import logging
 import os
+import shutil
 import struct
 import threading
 import zlib
@@ -84,8 +93,12 @@ class Spool:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.name = name or str(self.dir)
         self.max_bytes = max_bytes
-        # a quarter of the bound: dropping loses at most ~25 % of the spool
-        self.segment_bytes = segment_bytes or max(64 * 1024, min(8 << 20, max_bytes // 4))
+        if segment_bytes is None:
+            # 1/16 of the bound, <= 1 MiB: a full spool drops a small part at a time;
+            # <= 1/4 of the free disk: a disk that fills up first does too
+            free = shutil.disk_usage(self.dir).free
+            segment_bytes = max(4096, min(1 << 20, max_bytes // 16, free // 4))
+        self.segment_bytes = segment_bytes
         self._lock = threading.RLock()
         self._entries: deque[_Entry] = deque()
         self._seg_sizes: dict[int, int] = {}
@@ -113,8 +126,13 @@ class Spool:
         else:
             seg, off = self._write_seg, self._seg_sizes.get(self._write_seg, 0)
         tmp = self.dir / "cursor.tmp"
-        tmp.write_text(f"{seg} {off}\n")
-        os.replace(tmp, self.dir / "cursor")
+        try:
+            tmp.write_text(f"{seg} {off}\n")
+            os.replace(tmp, self.dir / "cursor")
+        except OSError as exc:
+            # a stale cursor only replays consumed records once more after a
+            # restart (idempotent downstream); never worth stopping the sender
+            log.error("%s: cannot update %s/cursor: %s", self.name, self.dir, exc)
 
     def _open(self) -> None:
         cur_seg, cur_off = self._cursor()
@@ -196,19 +214,23 @@ class Spool:
                 self._roll()
             while self.size_bytes + len(rec) > self.max_bytes:
                 self._drop_oldest_segment()
-            if self._fh is None:
-                self._fh = self._seg_path(self._write_seg).open("ab")
-            off = self._seg_sizes.get(self._write_seg, 0)
-            try:
-                self._fh.write(rec)
-                self._fh.flush()
-                os.fsync(self._fh.fileno())
-            except OSError as exc:
-                # a partial write is cut off on the next open; the caller keeps the data
-                raise SpoolError(
-                    f"{self.name}: cannot write to the spool in {self.dir}: {exc}",
-                    hint="free disk space or point spool_dir at a writable disk",
-                ) from exc
+            while True:
+                try:
+                    off = self._write_record(rec)
+                    break
+                except OSError as exc:
+                    self._cut_failed_write()
+                    disk_full = exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+                    if disk_full and self._entries:
+                        # the disk filled up before max_bytes: same policy, oldest first
+                        self._drop_oldest_segment(why=f"disk full ({exc.strerror})")
+                        continue
+                    raise SpoolError(
+                        f"{self.name}: cannot write to the spool in {self.dir}: {exc}"
+                        + (" (nothing older left to drop)" if disk_full else ""),
+                        hint="free disk space or point spool_dir at a writable disk "
+                        "with room for spool_max_mb",
+                    ) from exc
             self._seg_sizes[self._write_seg] = off + len(rec)
             self._entries.append(_Entry(self._write_seg, off, len(rec), points))
             self.appended_points += points
@@ -251,6 +273,30 @@ class Spool:
                 self._fh = None
 
     # ------------------------------------------------------------ internal
+    def _write_record(self, rec: bytes) -> int:
+        """Append ``rec`` to the write segment and fsync; its offset. Raises OSError."""
+        if self._fh is None:
+            # unbuffered: a failed write leaves nothing in a buffer to be retried on close
+            self._fh = self._seg_path(self._write_seg).open("ab", buffering=0)
+        off = self._seg_sizes.get(self._write_seg, 0)
+        view = memoryview(rec)
+        while view:
+            n = self._fh.write(view)
+            view = view[n:]
+        os.fsync(self._fh.fileno())
+        return off
+
+    def _cut_failed_write(self) -> None:
+        """After a failed append: close the segment and cut what part of the record landed."""
+        if self._fh is not None:
+            with contextlib.suppress(OSError):
+                self._fh.close()
+            self._fh = None
+        path = self._seg_path(self._write_seg)
+        with contextlib.suppress(OSError):
+            if path.exists():
+                os.truncate(path, self._seg_sizes.get(self._write_seg, 0))
+
     def _reset(self) -> None:
         if self._fh is not None:
             self._fh.close()
@@ -266,7 +312,7 @@ class Spool:
             self._fh = None
         self._write_seg += 1
 
-    def _drop_oldest_segment(self) -> None:
+    def _drop_oldest_segment(self, why: str = "") -> None:
         oldest = min(self._seg_sizes)
         if oldest == self._write_seg:
             self._roll()
@@ -277,20 +323,21 @@ class Spool:
         self._seg_path(oldest).unlink(missing_ok=True)
         self._seg_sizes.pop(oldest, None)
         self._save_cursor()
-        self._count_drop(points, records, f"the oldest segment ({oldest:012d}.seg)")
+        self._count_drop(points, records, f"the oldest segment ({oldest:012d}.seg)", why)
 
-    def _count_drop(self, points: int, records: int, what: str) -> None:
+    def _count_drop(self, points: int, records: int, what: str, why: str = "") -> None:
         self.dropped_points += points
         self.dropped_records += records
         log.error(
-            "%s: SPOOL FULL (limit %.1f MB in %s): dropped %s = %d record(s), %d point(s); "
+            "%s: SPOOL FULL (%s in %s): dropped %s = %d record(s), %d point(s); "
             "%d point(s) dropped so far. The destination has been unreachable too long: "
-            "restore it, or raise the spool limit.",
+            "restore it, %s.",
             self.name,
-            self.max_bytes / 1e6,
+            why or f"limit {self.max_bytes / 1e6:.1f} MB",
             self.dir,
             what,
             records,
             points,
             self.dropped_points,
+            "or free disk space for the spool" if why else "or raise the spool limit",
         )

@@ -90,7 +90,7 @@ class WriterStats:
     skipped: int  # points with no writable field (never sent)
     spooled: int
     replayed: int
-    dropped: int
+    dropped: int  # lost: spool full (oldest dropped first) or spool unwritable (logged)
     retries: int  # failed attempts that were retried (batches)
     pending: int  # in memory now
     spool_points: int  # on disk now
@@ -175,7 +175,17 @@ class Writer:
         self._unreachable_since: float | None = None
         # counters
         self._c = dict.fromkeys(
-            ("accepted", "written", "rejected", "skipped", "spooled", "replayed", "retries"), 0
+            (
+                "accepted",
+                "written",
+                "rejected",
+                "skipped",
+                "spooled",
+                "replayed",
+                "retries",
+                "lost",
+            ),
+            0,
         )
         self._spool_dropped_base = 0
 
@@ -278,7 +288,7 @@ class Writer:
             skipped=c["skipped"],
             spooled=c["spooled"],
             replayed=c["replayed"],
-            dropped=self._spool.dropped_points,
+            dropped=self._spool.dropped_points + c["lost"],
             retries=c["retries"],
             pending=pending,
             spool_points=self._spool.points,
@@ -625,6 +635,8 @@ class Writer:
                 with self._cond:
                     self._c["spooled"] += points
             except SpoolError as exc:
+                with self._cond:
+                    self._c["lost"] += points
                 log.error("%s: %s: %d point(s) lost", self.name, exc, points)
                 outcome = Outcome.DROPPED
             for c in run:
@@ -748,6 +760,27 @@ class Writer:
     def _note_unreachable(self, res: WriteResult) -> None:
         if self._unreachable_since is None:
             self._unreachable_since = time.monotonic()
+            if res.status in (401, 403):
+                # a configuration problem, not an outage: say which one and how to fix it
+                from postmon.security.influx import explain_http_error
+
+                err = explain_http_error(
+                    res.status,
+                    res.message,
+                    url=self.cfg.url,
+                    username=self.cfg.username,
+                    action="writes",
+                )
+                log.error(
+                    "%s: HTTP %d: %s; data is kept (retried with backoff, spooled to %s "
+                    "after %.0f s)",
+                    self.name,
+                    res.status,
+                    err,
+                    self.cfg.spool_dir,
+                    self.cfg.spool_after_s,
+                )
+                return
             log.warning(
                 "%s: InfluxDB at %s not accepting writes (HTTP %s: %s); retrying with backoff, "
                 "spooling to %s after %.0f s",
