@@ -108,6 +108,20 @@ def deliver(sink: Sink, topic: codec.Topic, payload: bytes, on_done: Callback | 
     ``EncodeError`` (well-formed but unstorable values): the caller keeps
     such messages in its dead-letter file.
     """
+    try:
+        _deliver(sink, topic, payload, on_done)
+    except (TypeError, KeyError, AttributeError, IndexError, OverflowError) as exc:
+        # JSON that parses but holds values of the wrong type (a null time, a
+        # list where a number belongs) fails deep in decoding or encoding. It is
+        # bad input like any other: refused so that the ingest worker keeps it
+        # in its dead-letter file and acknowledges it, instead of leaving it
+        # unacknowledged for the broker to deliver again forever.
+        raise codec.BusDecodeError(
+            f"{topic.stream} payload holds a value of the wrong type: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def _deliver(sink: Sink, topic: codec.Topic, payload: bytes, on_done: Callback | None) -> None:
     s = topic.stream
     if s == "epochs":
         b = codec.decode_epochs(payload)
