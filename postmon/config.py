@@ -10,6 +10,7 @@ files with safe permissions, never from the committed TOML.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import stat
 import tomllib
@@ -77,6 +78,10 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
+        if not math.isfinite(value):
+            # TOML has nan and inf; no setting means either, and range checks
+            # like "x > 0" are silently false/true for them
+            raise ConfigError(f"{where}: expected a finite number, got {value!r}")
         return float(value)
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -111,6 +116,15 @@ def from_table(cls: type[T], table: Mapping[str, Any], where: str = "") -> T:
         raise ConfigError(
             f"{where or cls.__name__}: unknown key(s) {', '.join(unknown)}; allowed: {allowed}"
         )
+    missing = sorted(
+        f.name
+        for f in fields.values()
+        if f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+        and f.name not in table
+    )
+    if missing:
+        raise ConfigError(f"{where or cls.__name__}: missing required key(s) {', '.join(missing)}")
     kwargs = {}
     for name, value in table.items():
         key = f"{where}.{name}" if where else name
@@ -264,6 +278,11 @@ class MqttConfig:
         for name in ("max_inflight", "max_queue_msgs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)} must be >= 1")
+        for name in ("keepalive_s", "reconnect_max_s", "spool_max_mb"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name}={getattr(self, name)} must be > 0")
+        if not 0 <= self.session_expiry_s < 2**32:  # MQTT v5: a four-byte integer
+            raise ValueError(f"session_expiry_s={self.session_expiry_s} must be in 0..4294967295")
         if any(c in self.ingest_group for c in "/#+") or not self.ingest_group:
             raise ValueError(f"ingest_group={self.ingest_group!r} must be a name without / # +")
         if self.topic_root.endswith("/") or "#" in self.topic_root or "+" in self.topic_root:
@@ -363,6 +382,13 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
             raise ConfigError(
                 f"config file {p} not found",
                 hint="copy postmon.example.toml and edit it, or omit --config for defaults",
+            ) from exc
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {p}: {exc.strerror or exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"{p}: not a text file (byte {exc.start} is not UTF-8)",
+                hint="a config file is UTF-8 TOML text; see postmon.example.toml",
             ) from exc
         try:
             table = tomllib.loads(text)

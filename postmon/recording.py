@@ -10,7 +10,9 @@ from ``time_s``; gaps are allowed and kept).
 
 Reading validates everything and says which line is wrong and why; it never
 guesses silently. Units are checked from the gravity magnitude (m/s² where g
-is expected is detected and reported).
+is expected is detected and reported) and, when the recording has enough
+slow trunk rotation, the gyroscope from how fast the gravity direction turns
+(rad/s where deg/s is expected is detected and reported).
 """
 
 from __future__ import annotations
@@ -111,7 +113,13 @@ def read_recording(path: str | Path, progress: Progress | None = None) -> Record
         raise InputError(f"cannot read {where}: {exc.strerror or exc}") from exc
     blocks: list[npt.NDArray[np.float64]] = []
     with fh:
-        header = fh.readline()
+        try:
+            header = fh.readline()
+        except UnicodeDecodeError as exc:
+            raise InputError(
+                f"{where}:1: not a text file (byte {exc.start} is not UTF-8)",
+                hint="expected a CSV text file; see README 'recording format'",
+            ) from exc
         if not header:
             raise InputError(f"{where}: file is empty", hint="expected a CSV with a header row")
         has_gyro = _parse_header(header, where)
@@ -119,7 +127,14 @@ def read_recording(path: str | Path, progress: Progress | None = None) -> Record
         lineno = 2
         done = len(header)
         while True:
-            lines = list(itertools.islice(fh, CHUNK_LINES))
+            try:
+                lines = list(itertools.islice(fh, CHUNK_LINES))
+            except UnicodeDecodeError as exc:
+                raise InputError(
+                    f"{where}: not a text file (byte {exc.start} of a block after line "
+                    f"{lineno - 1} is not UTF-8)",
+                    hint="expected a CSV text file; see README 'recording format'",
+                ) from exc
             if not lines:
                 break
             body = [ln for ln in lines if ln.strip()]
@@ -168,7 +183,75 @@ def _validate(data: npt.NDArray[np.float64], has_gyro: bool, where: str) -> Reco
     acc = np.ascontiguousarray(data[:, 1:4])
     _check_units(acc, where)
     gyro = np.ascontiguousarray(data[:, 4:7]) if has_gyro else None
+    if gyro is not None:
+        _check_gyro_units(acc, gyro, rate, where)
     return Recording(t, acc, gyro, rate, gaps, where)
+
+
+#: gyro / gravity-direction turn rate, measured 0.25-0.7 in deg/s and 0.004-0.013 in rad/s
+#: (linear acceleration inflates the denominator); the cut sits between, geometrically
+_RAD_RATIO_MAX = 0.06
+#: seconds of clean slow rotation needed before the gyro's unit is judged
+_MIN_TURN_S = 2.0
+
+
+def gyro_turn_ratio(
+    acc: npt.NDArray[np.float64], gyro: npt.NDArray[np.float64], rate_hz: float
+) -> float | None:
+    """How the gyroscope's rate compares with the turning of the gravity direction.
+
+    The gravity direction ``u`` seen by the sensor turns as ``du/dt = −ω × u``,
+    so ``|ω × u|`` (gyro in deg/s) equals the turn rate of the low-passed
+    accelerometer direction (deg/s): the median ratio is ~1 in deg/s and
+    ~1/57.3 in rad/s. Only samples where the trunk turns slowly (5–100 deg/s)
+    and the acceleration is close to 1 g (little linear acceleration) count.
+
+    Parameters
+    ----------
+    acc : (N, 3) float64 acceleration in g
+    gyro : (N, 3) float64 angular rate in the file's unit
+    rate_hz : sample rate (Hz)
+
+    Returns
+    -------
+    The median ratio, or None with less than ``_MIN_TURN_S`` s of such samples.
+    """
+    w = max(1, round(0.5 * rate_hz))  # 0.5-s moving average: tremor and steps out
+    lag = max(1, round(0.25 * rate_hz))
+    n = acc.shape[0] - w + 1 - lag
+    if n <= 0:
+        return None
+
+    def moving_mean(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        c = np.cumsum(np.vstack([np.zeros((1, 3)), x]), axis=0)
+        return np.asarray((c[w:] - c[:-w]) / w, dtype=np.float64)
+
+    a = moving_mean(acc)
+    g = moving_mean(gyro)
+    norm = np.linalg.norm(a, axis=1)
+    u = a / np.maximum(norm, 1e-9)[:, None]
+    cos = np.clip(np.einsum("ij,ij->i", u[:-lag], u[lag:]), -1.0, 1.0)
+    acc_rate = np.degrees(np.arccos(cos)) * rate_hz / lag  # (n,) deg/s
+    mid = lag // 2
+    gyro_rate = np.linalg.norm(np.cross(g[mid : mid + n], u[mid : mid + n]), axis=1)
+    clean = (acc_rate > 5.0) & (acc_rate < 100.0)
+    clean &= (np.abs(norm[:n] - 1.0) < 0.1) & (np.abs(norm[lag : lag + n] - 1.0) < 0.1)
+    if np.count_nonzero(clean) < _MIN_TURN_S * rate_hz:
+        return None
+    return float(np.median(gyro_rate[clean] / acc_rate[clean]))
+
+
+def _check_gyro_units(
+    acc: npt.NDArray[np.float64], gyro: npt.NDArray[np.float64], rate_hz: float, where: str
+) -> None:
+    ratio = gyro_turn_ratio(acc, gyro, rate_hz)
+    if ratio is not None and ratio < _RAD_RATIO_MAX:
+        raise InputError(
+            f"{where}: the gyroscope turns {1 / max(ratio, 1e-9):.0f}x slower than the "
+            "gravity direction seen by the accelerometer; looks like rad/s, expected deg/s",
+            reason=Reason.INPUT_UNITS,
+            hint="multiply gx, gy, gz by 57.2958 (180/π) to convert rad/s to deg/s",
+        )
 
 
 def _check_units(acc: npt.NDArray[np.float64], where: str) -> None:
@@ -407,6 +490,8 @@ def read_epoch_table(path: str | Path) -> EpochTable:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise InputError(f"cannot read {where}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{where}: not a text file (byte {exc.start} is not UTF-8)") from exc
     lines = text.splitlines()
     if not lines or tuple(c.strip() for c in lines[0].split(",")) != EPOCH_COLUMNS:
         raise InputError(f"{where}:1: header must be {','.join(EPOCH_COLUMNS)}")
