@@ -247,6 +247,7 @@ class SensorSession:
         self._movesense_status: int | None = None
         self._pending_ticks = 0
         self._repairs = 0
+        self._clock_breaks = 0
 
     # ------------------------------------------------------------ public API
 
@@ -569,10 +570,31 @@ class SensorSession:
         assert self._asm is not None
         decoded = self._decoder.feed_many([b for _, b in items])
         self._asm.add([a for a, _ in items], decoded)
+        self._note_clock_break()
         for msg in decoded.messages:
             self._on_message(msg)
         self._check_pairing()
         return len(decoded)
+
+    def _note_clock_break(self) -> None:
+        """Log each restart or jump of a device clock (counted in ``device_restarts``)."""
+        assert self._asm is not None
+        ts = self._asm.timestamper
+        n = int(getattr(ts, "restarts", 0))
+        if n <= self._clock_breaks:
+            return
+        self._clock_breaks = n
+        step = getattr(ts, "last_break_s", None)
+        dev_s, host_s = step if step is not None else (float("nan"), float("nan"))
+        log.warning(
+            "%s: device clock discontinuity #%d: its time moved %+.3f s while %.3f s passed "
+            "here (the sensor restarted, or its clock jumped); timestamps go on from "
+            "arrival times, samples missing across it are counted as lost",
+            self.address,
+            n,
+            dev_s,
+            host_s,
+        )
 
     def _check_pairing(self) -> None:
         """Re-pair two-sensor streams (MetaMotion) after a lost frame of one sensor.

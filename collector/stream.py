@@ -114,6 +114,10 @@ class StreamAssembler:
         self._restarts = 0
 
     @property
+    def timestamper(self) -> Timestamper:
+        return self._ts
+
+    @property
     def counts(self) -> StreamCounts:
         return StreamCounts(
             packets=self._packets,

@@ -717,6 +717,8 @@ class DeviceClockTimestamper(_Base):
         self._push_unwrapped = 0
         self._push_arrival = 0
         self._boots = 0
+        #: the last restart/jump seen: (device counter step, host time step), seconds
+        self.last_break_s: tuple[float, float] | None = None
         # released state. The time axis is device ns, continuous over restarts:
         # a boot's axis position is its unwrapped counter + a per-boot shift.
         self._cur_boot: int | None = None
@@ -764,6 +766,9 @@ class DeviceClockTimestamper(_Base):
             )
             if restarted:
                 self._boots += 1
+                back = ((self._push_raw - raw) % self._modulus) * self._unit
+                step = -back if back < fwd_ns else fwd_ns  # the shorter way round the wrap
+                self.last_break_s = (step / NS_PER_S, host_ns / NS_PER_S)
                 unwrapped = raw * self._unit
             else:
                 unwrapped = self._push_unwrapped + fwd_ns

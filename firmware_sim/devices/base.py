@@ -206,6 +206,15 @@ class FaultPlan:
     conn_interval_ms:
         If > 0, notifications wait for the next connection event (events
         every ``conn_interval_ms`` from the connection's start), as on air.
+    reboot_at_s:
+        Sensor-time offsets after power-on at which the firmware restarts:
+        the link drops, the device is silent for ``reboot_downtime_s``, then
+        boots again with its clock (device timestamps) back at zero. The
+        wearer's world goes on meanwhile.
+    clock_jumps:
+        ``(at_s, jump_s)`` pairs: from ``at_s`` after power-on the device
+        clock (device timestamps) reads ``jump_s`` more (+ forward, − back),
+        without a restart (a firmware time-base fault).
     """
 
     seed: int = 0
@@ -217,8 +226,13 @@ class FaultPlan:
     battery_drain_pct_per_h: float = 0.0
     disconnect_at_s: tuple[float, ...] = ()
     conn_interval_ms: float = 0.0
+    reboot_at_s: tuple[float, ...] = ()
+    reboot_downtime_s: float = 2.0
+    clock_jumps: tuple[tuple[float, float], ...] = ()
 
     def __post_init__(self) -> None:
+        if self.reboot_downtime_s < 0:
+            raise ValueError("reboot_downtime_s must be >= 0")
         for name in ("drop_prob", "corrupt_prob", "split_prob"):
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
@@ -242,6 +256,7 @@ class DeviceStats:
     samples_dropped: int = 0  # samples in a group with a dropped notification
     connections: int = 0
     disconnects_forced: int = 0
+    reboots: int = 0
     streams_started: int = 0
 
 
@@ -308,6 +323,8 @@ class SimulatedDevice:
         self.stats = DeviceStats()
         self.streams: list[StreamRecord] = []
         self.boot_ns = 0
+        #: zero of the device clock: power-on, or the last reboot (``FaultPlan.reboot_at_s``)
+        self.clock_origin_ns = 0
         self.powered = False
         self.stack: Device = make_stack(air.link, self.name, address, air.config.fast_path)
         self.connection: Connection | None = None
@@ -405,11 +422,13 @@ class SimulatedDevice:
         self.stack.on(self.stack.EVENT_CONNECTION, self._on_connection)
         await self.stack.power_on()
         self.powered = True
-        self.boot_ns = self.clock.now_ns()
+        self.boot_ns = self.clock_origin_ns = self.clock.now_ns()
         self._anchor_ns, self._anchor_pos = self.boot_ns, 0.0
         await self._advertise()
         for t_s in self.faults.disconnect_at_s:
             self._spawn(self._disconnect_at(self.boot_ns + round(t_s * NS_PER_S)))
+        for t_s in self.faults.reboot_at_s:
+            self._spawn(self._reboot_at(self.boot_ns + round(t_s * NS_PER_S)))
         if self.faults.battery_drain_pct_per_h > 0:
             hours = self.faults.battery_pct / self.faults.battery_drain_pct_per_h
             self._spawn(self._die_at(self.boot_ns + round(hours * 3600 * NS_PER_S)))
@@ -474,6 +493,43 @@ class SimulatedDevice:
         await self.clock.sleep_until(t_ns)
         await self.force_disconnect()
 
+    async def _reboot_at(self, t_ns: int) -> None:
+        await self.clock.sleep_until(t_ns)
+        await self.reboot(self.faults.reboot_downtime_s)
+
+    async def reboot(self, downtime_s: float) -> None:
+        """Restart the firmware: drop the link, stay silent ``downtime_s``, boot again.
+
+        The device clock restarts at zero and the sampling grid at the next
+        source sample; the source (the wearer's world) does not restart.
+        """
+        if not self.powered:
+            return
+        self.stats.reboots += 1
+        self.powered = False  # no re-advertising on the disconnection below
+        self.stop_stream()
+        conn = self.connection
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.disconnect()
+        with contextlib.suppress(Exception):
+            await self.stack.stop_advertising()
+        await self.clock.sleep(downtime_s)
+        self.powered = True
+        self.clock_origin_ns = self.clock.now_ns()
+        self._reanchor()
+        await self._advertise()
+
+    def device_clock_ms(self, t_ns: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """(N,) int64 device clock (ms since its origin, on the drifting crystal,
+        with ``FaultPlan.clock_jumps``) at true times ``t_ns``."""
+        ms = np.floor(
+            (t_ns - self.clock_origin_ns) * (1.0 + self.faults.crystal_ppm * 1e-6) / 1e6
+        ).astype(np.int64)
+        for at_s, jump_s in self.faults.clock_jumps:
+            ms += np.where(t_ns >= self.boot_ns + round(at_s * NS_PER_S), round(jump_s * 1e3), 0)
+        return ms
+
     async def _die_at(self, t_ns: int) -> None:
         await self.clock.sleep_until(t_ns)
         await self.power_off()
@@ -501,13 +557,17 @@ class SimulatedDevice:
         self._rate_hz = float(rate_hz)
         if not self.powered:
             return
+        self._reanchor()
+        if self._stream is not None:  # re-plan the running stream on the new grid
+            self.stop_stream()
+            self.start_stream()
+
+    def _reanchor(self) -> None:
+        """Restart the sampling grid at the next source sample."""
         src_rate = self.source.rate_hz
         pos0 = math.ceil((self.clock.now_ns() - self.boot_ns) * src_rate / NS_PER_S - 1e-9)
         self._anchor_pos = float(pos0)
         self._anchor_ns = self.boot_ns + round(pos0 * NS_PER_S / src_rate)
-        if self._stream is not None:  # re-plan the running stream on the new grid
-            self.stop_stream()
-            self.start_stream()
 
     @property
     def streaming(self) -> bool:

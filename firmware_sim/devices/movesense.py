@@ -131,10 +131,7 @@ class MovesenseDevice(SimulatedDevice):
         assert self.subscription is not None
         ref = self.subscription[0]
         first = t_ns[::m]
-        # device clock: ms since boot on the (drifting) crystal
-        device_ms = np.floor(
-            (first - self.boot_ns) * (1.0 + self.faults.crystal_ppm * 1e-6) / 1e6
-        ).astype(np.int64)
+        device_ms = self.device_clock_ms(first)  # ms since boot on the (drifting) crystal
         p = first.shape[0]
         blob = ms.encode_imu6_packets(
             ref, device_ms, accel_g.reshape(p, m, 3), gyro_dps.reshape(p, m, 3)
