@@ -24,6 +24,7 @@ import argparse
 import dataclasses
 import gc
 import json
+import signal
 import sys
 import tempfile
 import time
@@ -232,6 +233,8 @@ def main() -> int:
     ap.add_argument("--influx-url", help="an existing InfluxDB (default: a private one)")
     ap.add_argument("--database", default="postmon_soak")
     a = ap.parse_args()
+    # stopped with SIGTERM: unwind, so the private servers are stopped too
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with tempfile.TemporaryDirectory(prefix="postmon-soak-") as tmp:
         root = Path(tmp)
         if a.influx_url:

@@ -289,6 +289,10 @@ class MqttConfig:
             raise ValueError(f"topic_root={self.topic_root!r} must not end in / or hold wildcards")
 
 
+#: ``[[sensors]] device`` values (``collector.protocols.PROTOCOLS`` plus auto-detection)
+SENSOR_TYPES = ("auto", "metamotion", "movesense", "witmotion")
+
+
 @dataclass(frozen=True)
 class SensorPairing:
     """One row of the pairing table: which sensor is worn by whom, where."""
@@ -301,6 +305,12 @@ class SensorPairing:
     def __post_init__(self) -> None:
         if not self.address:
             raise ValueError("sensor address must not be empty")
+        if self.device not in SENSOR_TYPES:
+            # caught here, not when the collector starts: a typo must not stop every sensor
+            raise ValueError(
+                f"device={self.device!r} is not a supported sensor type; "
+                f"expected one of {', '.join(SENSOR_TYPES)}"
+            )
         # pseudonyms only: wearer and site become MQTT topic levels and InfluxDB tags
         check_pseudonym(self.wearer)
         check_site(self.site)

@@ -140,7 +140,7 @@ def test_fuzz_every_bus_decoder_refuses_cleanly_or_stores(stream: str, tmp_path:
     deliver(sink, topic, VALID[stream], None)
 
     @settings(
-        max_examples=150,
+        max_examples=60,
         deadline=None,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     )
@@ -155,7 +155,7 @@ def test_fuzz_every_bus_decoder_refuses_cleanly_or_stores(stream: str, tmp_path:
 
 
 def test_presence_decoder_refuses_cleanly() -> None:
-    @settings(max_examples=150, deadline=None)
+    @settings(max_examples=100, deadline=None)
     @given(st.one_of(st.binary(max_size=40), json_values.map(lambda v: json.dumps(v).encode())))
     def run(payload: bytes) -> None:
         try:

@@ -264,6 +264,7 @@ def test_fuzz_config_files_load_or_say_what_is_wrong(
         ("[mqtt]\nsession_expiry_s = 1e12\n", r"session_expiry_s=.* must be in 0\.\.4294967295"),
         ("[influxdb]\nurl = 'influx:8086'\n", "must start with http:// or https://"),
         ("[[sensors]]\nwearer = 'p001'\n", r"sensors\[0\]: missing required key\(s\) address"),
+        ("[[sensors]]\naddress = 'AA'\nwearer = 'p001'\ndevice = 'thingy'\n", "device='thingy'"),
         ("[influxdb\n", "not valid TOML"),
         ("\ufeff[mqtt]\nport = 1\n", "not valid TOML"),
     ],

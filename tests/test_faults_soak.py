@@ -18,7 +18,7 @@ from tests.conftest import INFLUX_URL
 
 pytestmark = pytest.mark.integration
 
-WEARERS = 3
+WEARERS = 2
 HOURS = 1.0
 
 
