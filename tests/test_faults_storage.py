@@ -16,6 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from postmon.config import InfluxConfig
@@ -68,3 +69,33 @@ def test_disk_full_spool_drops_oldest_first_counts_and_replays_the_rest(
         assert reader.count_epochs("p001", 0, t0 + total * S_NS) == kept
         first_kept = t0 + (total - kept) * S_NS
         assert reader.count_epochs("p001", first_kept, t0 + total * S_NS) == kept
+
+
+def test_clock_skewed_epochs_beyond_retention_are_refused_counted_and_kept(
+    influx_db: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An edge host whose clock is years behind: InfluxDB refuses points older than
+    the retention policy (a partial write). They are counted as rejected, logged and
+    kept in the dead-letter file; the rest of the same batch is stored."""
+    import logging
+
+    from postmon.store.writer import Writer
+    from tests.store_helpers import make_epochs
+
+    now = recent_hour_ns(1)
+    three_years = 3 * 365 * 86_400 * S_NS  # the epoch RP keeps 104 weeks
+    skewed = make_epochs(0, now - three_years, 20)
+    fine = make_epochs(0, now, 30)
+    batch = np.concatenate([skewed, fine])
+    cfg = InfluxConfig(url=INFLUX_URL, database=influx_db, spool_dir=tmp_path / "spool")
+    with caplog.at_level(logging.ERROR), Writer(cfg) as w:
+        assert w.write_epochs("clinic-a", "p001", "s1", batch) == 50
+        assert w.flush()
+        s = w.stats()
+    assert (s.written, s.rejected, s.dropped, s.spooled) == (30, 20, 0, 0)
+    assert "refused 20 of 50 point(s)" in caplog.text
+    assert (
+        "beyond retention policy" in (tmp_path / "spool" / "rejected" / "rejected.lp").read_text()
+    )
+    with Reader(InfluxConfig(url=INFLUX_URL, database=influx_db)) as reader:
+        assert reader.count_epochs("p001", 0, now + 3600 * S_NS) == 30
