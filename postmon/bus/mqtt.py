@@ -24,6 +24,7 @@ these classes never call into paho while holding their own lock.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import itertools
 import logging
 import socket
@@ -93,8 +94,17 @@ def connect_properties(cfg: MqttConfig) -> Properties:
 
 
 def default_client_id(cfg: MqttConfig, role: str, suffix: str) -> str:
-    base = cfg.client_id or f"postmon-{role}-{socket.gethostname()}"
-    return f"{base}-{suffix}"
+    """A stable client id (persistent sessions need one) for ``role`` on this host.
+
+    Without ``cfg.client_id`` it names the topic root too (a short hash):
+    two deployments on one host and broker (a demo beside a clinic service,
+    two test runs) would otherwise share a session id, take each other's
+    connections over, and acknowledge (dead-letter) each other's messages.
+    """
+    if cfg.client_id:
+        return f"{cfg.client_id}-{suffix}"
+    root = hashlib.sha256(cfg.topic_root.encode()).hexdigest()[:8]
+    return f"postmon-{role}-{socket.gethostname()}-{root}-{suffix}"
 
 
 # ================================================================ publisher
