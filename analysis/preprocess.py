@@ -38,6 +38,7 @@ Steps, per chunk of samples
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -48,6 +49,8 @@ from analysis.settings import AnalysisSettings
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
+#: float32 or float64 arrays (the gravity filters run in float32)
+FA = npt.NDArray[np.floating[Any]]
 
 #: Seconds of vertical acceleration looked at for gait periodicity (ends at the epoch end).
 GAIT_WINDOW_S = 3
@@ -238,23 +241,23 @@ def _empty_grid() -> GridChunk:
 class Fused:
     """Gravity separation of a grid chunk (M points); NaN inside gaps."""
 
-    g: F64  # (3, M) fused gravity estimate (g, about unit length)
-    up: F64  # (3, M) unit fused gravity ("up") direction
-    up_acc: F64  # (3, M) unit accelerometer-only (low-pass) direction
-    up_angle: F64  # (3, M) unit direction for trunk angles (slow fusion with a gyroscope)
-    vert: F64  # (M,) high-passed body acceleration along up (g)
-    vel: F64  # (M,) leaky-integrated vertical velocity (m/s)
+    g: FA  # (3, M) fused gravity estimate (g, about unit length)
+    up: FA  # (3, M) unit fused gravity ("up") direction
+    up_acc: FA  # (3, M) unit accelerometer-only (low-pass) direction
+    up_angle: FA  # (3, M) unit direction for trunk angles (slow fusion with a gyroscope)
+    vert: FA  # (M,) high-passed body acceleration along up (g)
+    vel: FA  # (M,) leaky-integrated vertical velocity (m/s)
 
 
-def _unit(v: F64) -> F64:
+def _unit(v: FA) -> FA:
     """(3, M) vectors scaled to unit length (component-major, no axis shuffles)."""
-    out: F64 = v * (1.0 / np.sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]))
+    out: FA = v * (1.0 / np.sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]))
     return out
 
 
 def _complementary_pass(
-    acc: F64, w: F64, g_prev: F64, tau_s: float, alpha: float, zi: F64
-) -> tuple[F64, F64]:
+    acc: FA, w: FA, g_prev: FA, tau_s: float, alpha: float, zi: FA
+) -> tuple[FA, FA]:
     """One fixed-point pass ``g = LP_tau(a - tau * omega x u)`` (module docstring).
 
     acc (3, m) g, w (3, m) bias-free angular rate (rad/s), g_prev (3, m) the
@@ -266,8 +269,18 @@ def _complementary_pass(
     drive[0] = acc[0] - tau_s * (w[1] * u[2] - w[2] * u[1])
     drive[1] = acc[1] - tau_s * (w[2] * u[0] - w[0] * u[2])
     drive[2] = acc[2] - tau_s * (w[0] * u[1] - w[1] * u[0])
-    g, zf = lfilter([alpha], [1.0, -(1.0 - alpha)], drive, axis=1, zi=zi[:3, None])
+    b, a = _lp_coeffs(alpha)
+    g, zf = lfilter(b, a, drive, axis=1, zi=zi[:3, None].astype(_DT))
     return np.asarray(g), zf[:, 0]
+
+
+#: working precision of the gravity filters
+_DT = np.float32
+
+
+def _lp_coeffs(alpha: float) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """First-order low-pass ``y += alpha (x - y)`` as lfilter (b, a), float32."""
+    return np.array([alpha], _DT), np.array([1.0, -(1.0 - alpha)], _DT)
 
 
 class GravityFilter:
@@ -291,7 +304,7 @@ class GravityFilter:
         # gyro bias numerator (3) and denominator (1), the two slow passes
         self.z: F64 | None = None
 
-    def _run(self, acc: F64, gyro_rad: F64, has_gyro: bool) -> tuple[F64, F64, F64, F64, F64, F64]:
+    def _run(self, acc: FA, gyro_rad: FA, has_gyro: bool) -> tuple[FA, FA, FA, FA, FA, FA]:
         """One continuous valid run of (3, m) arrays.
 
         Returns (g_acc, g, up, up_angle, vert, vel): the accelerometer-only
@@ -300,7 +313,7 @@ class GravityFilter:
         and velocity.
         """
         a = self.alpha
-        b_lp, a_lp = np.array([a]), np.array([1.0, -(1.0 - a)])
+        b_lp, a_lp = _lp_coeffs(a)
         if self.z is None:
             # start in steady state on the first sample
             z0 = np.append((1.0 - a) * acc[:, 0], 0.0)
@@ -308,7 +321,7 @@ class GravityFilter:
             # the bias estimate starts at 0: the first sample may be a movement
             self.z = np.array([z0, z0, z0, np.zeros(4), np.zeros(4), za, za])
         z = self.z
-        g_acc, z0n = lfilter(b_lp, a_lp, acc, axis=1, zi=z[0][:3, None])
+        g_acc, z0n = lfilter(b_lp, a_lp, acc, axis=1, zi=z[0][:3, None].astype(_DT))
         g = np.asarray(g_acc)
         zs = [z0n[:, 0]]
         zb = z[4]
@@ -321,10 +334,11 @@ class GravityFilter:
             still = (
                 gyro_rad[0] * gyro_rad[0] + gyro_rad[1] * gyro_rad[1] + gyro_rad[2] * gyro_rad[2]
             ) < GYRO_STILL_RAD_S**2
-            num_den = np.empty((4, acc.shape[1]))
+            num_den = np.empty((4, acc.shape[1]), dtype=_DT)
             num_den[0:3] = gyro_rad * still
             num_den[3] = still
-            nd, zbn = lfilter([ba], [1.0, -(1.0 - ba)], num_den, axis=1, zi=z[4][:, None])
+            bb, ab = _lp_coeffs(ba)
+            nd, zbn = lfilter(bb, ab, num_den, axis=1, zi=z[4][:, None].astype(_DT))
             with np.errstate(invalid="ignore", divide="ignore"):
                 bias = np.where(nd[3] > 1e-6, nd[0:3] / nd[3], 0.0)
             w = gyro_rad - bias
@@ -350,10 +364,14 @@ class GravityFilter:
         # high-pass (remove bias), then leaky integration to velocity (m/s)
         va = self.vert_alpha
         vz = z[3]
-        hp_lp, hz = lfilter([va], [1.0, -(1.0 - va)], vert, zi=vz[0:1])
+        bv, av = _lp_coeffs(va)
+        hp_lp, hz = lfilter(bv, av, vert, zi=vz[0:1].astype(_DT))
         vert_hp = vert - hp_lp
         vel, velz = lfilter(
-            [self.dt * STANDARD_GRAVITY_MS2], [1.0, -self.vel_decay], vert_hp, zi=vz[1:2]
+            np.array([self.dt * STANDARD_GRAVITY_MS2], _DT),
+            np.array([1.0, -self.vel_decay], _DT),
+            vert_hp,
+            zi=vz[1:2].astype(_DT),
         )
         self.z = np.array(
             [
@@ -373,10 +391,14 @@ class GravityFilter:
         """Filter a grid chunk; invalid points give NaN and restart the filters."""
         m = grid.t_ns.size
         valid = grid.valid
-        gyro_rad = grid.gyro * (1.0 / DEG_PER_RAD)
+        # float32 through the filters: sensors deliver at most 16 bits, the
+        # filters are stable first-order ones (rounding stays ~1e-6), and it
+        # halves the memory traffic of this memory-bound stage
+        acc = grid.acc.astype(_DT)
+        gyro_rad = (grid.gyro * (1.0 / DEG_PER_RAD)).astype(_DT)
         if m and valid.all():
             hg = bool(grid.has_gyro.all())
-            g_acc, g, up, up_ang, vert, vel = self._run(grid.acc, gyro_rad, hg)
+            g_acc, g, up, up_ang, vert, vel = self._run(acc, gyro_rad, hg)
             return Fused(g, up, _unit(g_acc), up_ang, vert, vel)
         g_acc = np.full((3, m), np.nan)
         g = np.full((3, m), np.nan)
@@ -394,7 +416,7 @@ class GravityFilter:
             if s > 0:
                 self.z = None  # restart after a gap
             hg = bool(grid.has_gyro[s:e].all())
-            ga, gf, u, ua, vh, v = self._run(grid.acc[:, s:e], gyro_rad[:, s:e], hg)
+            ga, gf, u, ua, vh, v = self._run(acc[:, s:e], gyro_rad[:, s:e], hg)
             g_acc[:, s:e], g[:, s:e], up[:, s:e], up_ang[:, s:e] = ga, gf, u, ua
             vert[s:e], vel[s:e] = vh, v
         if not valid[-1]:
@@ -455,31 +477,37 @@ class FeatureExtractor:
         m = grid.t_ns.size
         if m == 0:
             return np.empty(0, FEATURE_DTYPE)
-        x = np.empty((_NROWS, m))
-        x[_ACC] = grid.acc
-        x[_GYRO] = grid.gyro
-        x[_HASG] = grid.has_gyro
-        x[_G] = fused.g
-        x[_UP] = fused.up
-        x[_UPA] = fused.up_acc
-        x[_VERT] = fused.vert
-        x[_VEL] = fused.vel
-        x[_UPANG] = fused.up_angle
         valid = grid.valid
-        if not valid.all():
-            x[:, ~valid] = _BENIGN[:, None]
         k_first = int(grid.t_ns[0]) // self.period_ns
+        # points carried from the last call, or (stream start) padding up to
+        # the epoch boundary, go in front: one matrix, filled in place
         if self.pend.shape[1]:
-            x = np.concatenate((self.pend, x), axis=1)
-            valid = np.concatenate((self.pend_valid, valid))
+            head, head_valid = self.pend, self.pend_valid
             k_first = self.pend_k
-        elif self.pend_k < 0:
-            # epochs before the first point of a stream are padded as missing
+        elif self.pend_k < 0 and k_first % self.rate:
             pad = k_first % self.rate
-            if pad:
-                x = np.concatenate((np.repeat(_BENIGN[:, None], pad, axis=1), x), axis=1)
-                valid = np.concatenate((np.zeros(pad, dtype=bool), valid))
-                k_first -= pad
+            head = np.repeat(_BENIGN[:, None], pad, axis=1)
+            head_valid = np.zeros(pad, dtype=bool)
+            k_first -= pad
+        else:
+            head, head_valid = self.pend, self.pend_valid
+        h = head.shape[1]
+        x = np.empty((_NROWS, h + m))
+        x[:, :h] = head
+        xn = x[:, h:]
+        xn[_ACC] = grid.acc
+        xn[_GYRO] = grid.gyro
+        xn[_HASG] = grid.has_gyro
+        xn[_G] = fused.g
+        xn[_UP] = fused.up
+        xn[_UPA] = fused.up_acc
+        xn[_VERT] = fused.vert
+        xn[_VEL] = fused.vel
+        xn[_UPANG] = fused.up_angle
+        if not valid.all():
+            xn[:, ~valid] = _BENIGN[:, None]
+        if h:
+            valid = np.concatenate((head_valid, valid))
         # the resampler yields consecutive grid points and the carried ones
         # start at an epoch boundary, so complete epochs are whole blocks
         n = x.shape[1]
