@@ -49,7 +49,9 @@ from analysis.settings import AnalysisSettings
 from analysis.stream import AnalysisOutput, WearerAnalyzer
 
 #: provisional epochs are computed in blocks of this many seconds of samples
-#: while no nudge can fall due (one numpy pass per block instead of per second)
+#: while no nudge can fall due (one numpy pass per block instead of per second,
+#: as the analysis does; 20 s of float32 samples with gyro is ~32 KB per wearer
+#: at 50 Hz, 10-s blocks cost ~15 % more CPU per wearer-second)
 LIVE_BLOCK_S = 20.0
 
 
@@ -108,7 +110,11 @@ class WearerPipeline:
         #: the same plan on the decided epochs: only to confirm the live nudges
         self.smoothed_policy = NudgePolicy(wearer, self.nudge_settings, tz=tz)
         self.crosscheck = NudgeCrossCheck()
-        self._live_in: list[SampleBatch] = []
+        # samples waiting for the live front end: (t_ns, accel_g, gyro_dps), float32
+        self._live_in: list[
+            tuple[npt.NDArray[np.int64], npt.NDArray[np.float32], npt.NDArray[np.float32] | None]
+        ] = []
+        self._live_rate_hz = 0.0
         self._day: str | None = None
         self._day_epochs: list[npt.NDArray[np.void]] = []
         self._day_events: list[Event] = []
@@ -136,21 +142,29 @@ class WearerPipeline:
     def _live(self, batch: SampleBatch | None, *, final: bool) -> NudgeDecisions:
         """Provisional epochs -> the deciding policy, now if a nudge may be near."""
         if batch is not None and len(batch):
-            self._live_in.append(batch)
+            # float32 as the live front end reads them (16-bit sensors): half the memory
+            self._live_in.append(
+                (
+                    batch.t_ns,
+                    batch.accel_g.astype(np.float32),
+                    None if batch.gyro_dps is None else batch.gyro_dps.astype(np.float32),
+                )
+            )
+            self._live_rate_hz = batch.rate_hz
         if not self._live_in and not final:
             return NudgeDecisions()
         if not final:
-            t_last = int(self._live_in[-1].t_ns[-1])
-            span_s = (t_last - int(self._live_in[0].t_ns[0])) / NS_PER_S
+            t_last = int(self._live_in[-1][0][-1])
+            span_s = (t_last - int(self._live_in[0][0][0])) / NS_PER_S
             done = self.live.pending_until_ns
-            base = int(self._live_in[0].t_ns[0]) if done is None else done
+            base = int(self._live_in[0][0][0]) if done is None else done
             # seconds these samples may complete (the unfinished one included)
             n_sec = (t_last - base) // NS_PER_S + 2
             if span_s < LIVE_BLOCK_S and not self.policy.may_nudge_within(int(n_sec)):
                 return NudgeDecisions()
         # the analysis' current upright reference gives the flexion (if the plan uses it)
         ref = self.analyzer.reference if self.nudge_settings.flexion_nudge else None
-        parts = [self.live.push(_joined(self._live_in), ref)] if self._live_in else []
+        parts = [self.live.push(self._joined(), ref)] if self._live_in else []
         self._live_in = []
         if final:
             parts.append(self.live.flush(ref))
@@ -159,6 +173,20 @@ class WearerPipeline:
             return NudgeDecisions()
         self.last_live_epoch = epochs[-1]
         return self.policy.feed(epochs)
+
+    def _joined(self) -> SampleBatch:
+        """One batch of the waiting samples (one numpy pass for a block)."""
+        parts = self._live_in
+        gyros = [g for _, _, g in parts]
+        return SampleBatch(
+            self.sensor,
+            self.wearer,
+            self._live_rate_hz,
+            parts[0][0] if len(parts) == 1 else np.concatenate([t for t, _, _ in parts]),
+            np.concatenate([a for _, a, _ in parts]).astype(np.float64),
+            # mixed: the live filter falls back to the accelerometer for this block
+            None if any(g is None for g in gyros) else np.concatenate(gyros).astype(np.float64),  # type: ignore[arg-type]
+        )
 
     def _consume(self, out: AnalysisOutput, live: NudgeDecisions, *, final: bool) -> PipelineOutput:
         epochs = out.epochs
@@ -236,20 +264,3 @@ class WearerPipeline:
             self._outcomes.pop(nid, None)
         self._day, self._day_epochs = None, []
         return summary
-
-
-def _joined(batches: list[SampleBatch]) -> SampleBatch:
-    """One batch of the samples of ``batches`` (one numpy pass for a block)."""
-    if len(batches) == 1:
-        return batches[0]
-    b = batches[-1]
-    gyros = [x.gyro_dps for x in batches]
-    return SampleBatch(
-        b.sensor_id,
-        b.wearer_id,
-        b.rate_hz,
-        np.concatenate([x.t_ns for x in batches]),
-        np.concatenate([x.accel_g for x in batches]),
-        # mixed: the live filter falls back to the accelerometer for this block
-        None if any(g is None for g in gyros) else np.concatenate(gyros),  # type: ignore[arg-type]
-    )

@@ -150,6 +150,10 @@ async def test_still_wearer_feels_one_nudge_and_answers_it(
     print(f"felt {lag_s:.3f} s after the second completing 30 static minutes")
     assert 0.0 <= lag_s <= FELT_WITHIN_S, f"felt {lag_s:.2f} s after the 30-minute mark"
 
+    # the smoothed analysis (75-90 s later) found the same nudge due
+    assert [(c.kind, c.nudge_id) for c in service.nudge_checks] == [("confirmed", nudge.nudge_id)]
+    assert service.views[dev.address].confirmed == 1
+
     # the app's message arrived, with the same id
     msg = NudgeMessage.from_json(inbox.get(timeout=10).payload)
     assert (msg.nudge_id, msg.level, msg.channels) == (nudge.nudge_id, 1, ("haptic", "mqtt"))
