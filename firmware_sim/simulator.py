@@ -329,8 +329,10 @@ def _generate(
 class WearerStream:
     """A simulated wearer's IMU as an endless stream (a ``SampleSource``).
 
-    ``BLOCK_S`` seconds of samples are generated at a time and served from a
-    buffer; a nudge discards what was generated but not yet read.
+    ``block_s`` (default ``BLOCK_S``) seconds of samples are generated at a
+    time and served from a buffer; a nudge discards what was generated but not
+    yet read. Longer blocks cost less per sample (each generation call has a
+    fixed cost) and more memory; the samples are the same.
 
     ``read(n)`` returns the next ``n`` samples ``(accel_g (n, 3), gyro_dps
     (n, 3))`` in the sensor frame, as the device reports them. Sample ``k`` is
@@ -354,7 +356,10 @@ class WearerStream:
         rate_hz: float | None = None,
         response: NudgeResponse | None = None,
         ideal: bool = False,
+        block_s: float = BLOCK_S,
     ) -> None:
+        if not block_s > 0:
+            raise ValueError(f"block_s={block_s} must be > 0")
         self._st = _setup(profile, duration_s, seed, placement, mounting, rate_hz, device, ideal)
         self._seed = seed
         self._ideal = ideal
@@ -364,7 +369,7 @@ class WearerStream:
         self._nudges: list[NudgeOutcome] = []
         # Samples are made ahead in blocks: a device reads a few samples per
         # notification, and each generation call has a fixed cost of ~5 ms.
-        self._block = max(1, round(self.BLOCK_S * self._st.rate_hz))
+        self._block = max(1, round(block_s * self._st.rate_hz))
         self._buf_k0 = 0
         self._buf_acc = np.zeros((0, 3))
         self._buf_gyr = np.zeros((0, 3))

@@ -64,6 +64,7 @@ chunks of any size equals generating it at once.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -1063,6 +1064,21 @@ def segment_rotation(
 _NOISE_BLOCK = 4096
 
 
+@functools.lru_cache(maxsize=256)
+def _noise_block(seed: int, channel: int, block: int, width: int) -> FloatArray:
+    """N(0, 1) block ``block`` of a noise channel: (_NOISE_BLOCK,) if ``width`` is 0,
+    else (_NOISE_BLOCK, width); read-only.
+
+    Cached because a stream generates a few seconds at a time and seeding a
+    generator costs more than the few samples it is asked for; the values
+    depend only on the key, so the cache changes nothing else.
+    """
+    shape = (_NOISE_BLOCK,) if width == 0 else (_NOISE_BLOCK, width)
+    out = _rng(seed, _NOISE_CHANNEL_BASE + channel, block + (1 << 20)).standard_normal(shape)
+    out.setflags(write=False)
+    return out
+
+
 def smooth_noise(t: FloatArray, seed: int, channel: int, knot_s: float) -> FloatArray:
     """Smooth unit-variance-ish random process of absolute time ``t`` (s).
 
@@ -1079,12 +1095,7 @@ def smooth_noise(t: FloatArray, seed: int, channel: int, knot_s: float) -> Float
     hi = int(k.max()) + 2
     b0 = lo // _NOISE_BLOCK
     b1 = hi // _NOISE_BLOCK
-    knots = np.concatenate(
-        [
-            _rng(seed, _NOISE_CHANNEL_BASE + channel, b + (1 << 20)).standard_normal(_NOISE_BLOCK)
-            for b in range(b0, b1 + 1)
-        ]
-    )
+    knots = np.concatenate([_noise_block(seed, channel, b, 0) for b in range(b0, b1 + 1)])
     base = b0 * _NOISE_BLOCK
     p0 = knots[k - 1 - base]
     p1 = knots[k - base]
@@ -1105,14 +1116,7 @@ def white_noise(k0: int, n: int, seed: int, channel: int, width: int = 1) -> Flo
         return np.zeros((0, width))
     b0 = k0 // _NOISE_BLOCK
     b1 = (k0 + n - 1) // _NOISE_BLOCK
-    block = np.concatenate(
-        [
-            _rng(seed, _NOISE_CHANNEL_BASE + channel, b + (1 << 20)).standard_normal(
-                (_NOISE_BLOCK, width)
-            )
-            for b in range(b0, b1 + 1)
-        ]
-    )
+    block = np.concatenate([_noise_block(seed, channel, b, width) for b in range(b0, b1 + 1)])
     start = k0 - b0 * _NOISE_BLOCK
     return block[start : start + n]
 

@@ -302,8 +302,6 @@ class SimulatedDevice:
     kind: ClassVar[str]
     protocol: ClassVar[DeviceProtocol]
     address_prefix: ClassVar[int] = 0xC0
-    #: Sensor seconds encoded per batch: amortises numpy calls over many notifications.
-    batch_s: ClassVar[float] = 1.0
 
     def __init__(
         self,
@@ -623,12 +621,14 @@ class SimulatedDevice:
         clock = self.clock
         ci_ns = self.faults.conn_interval_ms * 1e6
         char = self._data_characteristic()
+        # sensor seconds encoded per step: amortises numpy calls over many notifications
+        batch_s = self.air.config.device_batch_s
         while self._stream is rec:
             m = self._group_size()
             if m <= 0:  # nothing fits (e.g. waiting for an MTU exchange)
                 await clock.sleep(0.01)
                 continue
-            groups = max(1, math.ceil(self.batch_s * rec.rate_hz / m))
+            groups = max(1, math.ceil(batch_s * rec.rate_hz / m))
             k = rec.next_k + np.arange(groups * m, dtype=np.float64)
             t_ns = rec.anchor_ns + np.rint(k * rec.period_ns).astype(np.int64)
             positions = np.asarray(rec.anchor_pos + k * rec.pos_step, dtype=np.float64)

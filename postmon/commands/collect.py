@@ -132,28 +132,70 @@ def collector_config(cfg: Config) -> CollectorConfig:
     return from_table(CollectorConfig, cfg.collector, "collector")
 
 
+async def add_simulated_wearer(
+    air: Any,
+    wearer: str,
+    *,
+    profile: str,
+    device: str,
+    seed: int,
+    duration_s: float = 8 * 3600.0,
+    rate_hz: float | None = None,
+    site: str = "default",
+) -> SensorPairing:
+    """Power on one simulated sensor on ``air`` worn by a simulated wearer.
+
+    ``rate_hz`` is the rate the collector will ask for: the wearer's motion
+    is then generated at the rate the device will stream (the nearest it
+    offers, as the collector picks it), so no sample is made only to be
+    interpolated away; None keeps the device's default rate. After
+    ``duration_s`` (the working day) the sensor lies on a desk. Returns the
+    sensor's pairing row.
+    """
+    from collector.protocols import PROTOCOLS
+    from firmware_sim.simulator import WearerStream
+
+    rate = None if rate_hz is None else PROTOCOLS[device].nearest_rate_hz(rate_hz)
+    # a minute of motion per generation call: its fixed cost is then small
+    stream = WearerStream(
+        profile, seed, duration_s=duration_s, device=device, rate_hz=rate, block_s=60.0
+    )
+    dev = await air.add_device(device, stream)
+    return SensorPairing(dev.address, wearer, site=site, device=device)
+
+
 async def add_simulated_sensors(
-    air: Any, n: int, *, seed: int = 0, duration_s: float = 8 * 3600.0, site: str = "default"
+    air: Any,
+    n: int,
+    *,
+    seed: int = 0,
+    duration_s: float = 8 * 3600.0,
+    site: str = "default",
+    rate_hz: float | None = None,
 ) -> list[SensorPairing]:
     """Power on ``n`` simulated sensors on ``air`` (a ``firmware_sim.ble.VirtualAir``).
 
     Types alternate (MetaMotion, Movesense, WitMotion); each is worn by a
-    simulated wearer (``firmware_sim.simulator.WearerStream``) with the
-    day profiles in turn. Returns their pairing rows (wearers ``sim01``...).
+    simulated wearer (``firmware_sim.simulator.WearerStream``) with the day
+    profiles in turn. ``rate_hz``: see :func:`add_simulated_wearer`. Returns
+    their pairing rows (wearers ``sim01``...).
     """
     from firmware_sim.profiles import PROFILES
-    from firmware_sim.simulator import WearerStream
 
     profiles = sorted(PROFILES)
-    pairings = []
-    for i in range(n):
-        kind = SIM_KINDS[i % len(SIM_KINDS)]
-        wearer = WearerStream(
-            profiles[i % len(profiles)], seed + i, duration_s=duration_s, device=kind
+    return [
+        await add_simulated_wearer(
+            air,
+            f"sim{i + 1:02d}",
+            profile=profiles[i % len(profiles)],
+            device=SIM_KINDS[i % len(SIM_KINDS)],
+            seed=seed + i,
+            duration_s=duration_s,
+            rate_hz=rate_hz,
+            site=site,
         )
-        dev = await air.add_device(kind, wearer)
-        pairings.append(SensorPairing(dev.address, f"sim{i + 1:02d}", site=site, device=kind))
-    return pairings
+        for i in range(n)
+    ]
 
 
 @dataclass

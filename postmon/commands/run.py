@@ -70,10 +70,19 @@ def make_bus(cfg: Config, stack: contextlib.ExitStack) -> Any:
     return InProcessBus(writer)
 
 
-def nudge_publisher(cfg: Config, stack: contextlib.ExitStack) -> Any:
+def nudge_publisher(cfg: Config, stack: contextlib.ExitStack, name: str = "") -> Any:
+    """The MQTT channel for nudge messages (None if the broker is away).
+
+    Its client id is ``<[mqtt] client_id or postmon-nudges-<host>>-<name or site>``:
+    two services on one host must not share one (the broker would drop
+    one connection each time the other connects).
+    """
+    from postmon.bus.mqtt import default_client_id
     from postmon.nudges import PahoNudgePublisher
 
-    pub = PahoNudgePublisher(cfg.mqtt, client_id=f"postmon-nudges-{cfg.site}")
+    pub = PahoNudgePublisher(
+        cfg.mqtt, client_id=default_client_id(cfg.mqtt, "nudges", name or cfg.site)
+    )
     try:
         pub.start()
     except Exception as exc:  # nudges still vibrate and are stored; apps miss them
