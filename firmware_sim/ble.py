@@ -18,8 +18,11 @@ The collector talks to it through the unmodified ``bleak.BleakClient`` and
 Three bumble classes are subclassed for speed only (same behaviour): their
 hot paths format debug log messages with f-strings even when debug logging
 is off (``str()`` of every HCI/ATT packet), which halved notification
-throughput. The subclasses skip that formatting; everything else, including
-flow control and fragmentation, is bumble's.
+throughput. The subclasses skip that formatting, serialise and parse the
+(few, always identical) flow-control events once instead of per packet, and
+hand ATT notifications from L2CAP to the GATT client without the event
+emitter in between; everything else, including flow control and
+fragmentation, is bumble's.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +50,7 @@ if TYPE_CHECKING:
     from firmware_sim.devices.base import FaultPlan, SampleSource, SimulatedDevice
 
 ATT_HANDLE_VALUE_NOTIFICATION = 0x1B
+_ATT_NOTIFICATION = bytes((ATT_HANDLE_VALUE_NOTIFICATION,))
 
 
 class FastController(Controller):
@@ -79,7 +83,11 @@ class FastController(Controller):
 
     def send_hci_packet(self, packet: hci.HCI_Packet) -> None:
         if self.host:
-            asyncio.get_running_loop().call_soon(self.host.on_packet, bytes(packet))
+            if type(packet) is hci.HCI_Number_Of_Completed_Packets_Event:
+                data = _nocp_bytes(packet)
+            else:
+                data = bytes(packet)
+            asyncio.get_running_loop().call_soon(self.host.on_packet, data)
 
     def on_hci_le_create_connection_cancel_command(
         self, command: hci.HCI_LE_Create_Connection_Cancel_Command
@@ -107,8 +115,52 @@ class FastController(Controller):
         return super().on_hci_le_create_connection_cancel_command(command)
 
 
+# The controller confirms every ACL packet with a Number Of Completed Packets
+# event (flow control), and these few distinct events are the same bytes
+# every time: they are serialised and parsed once, not per packet.
+_NOCP_PREFIX = bytes((hci.HCI_EVENT_PACKET, hci.HCI_NUMBER_OF_COMPLETED_PACKETS_EVENT))
+_NOCP_CACHE_MAX = 256
+_nocp_encoded: dict[tuple[tuple[int, ...], tuple[int, ...]], bytes] = {}
+_nocp_parsed: dict[bytes, hci.HCI_Packet] = {}
+
+
+def _nocp_bytes(event: hci.HCI_Number_Of_Completed_Packets_Event) -> bytes:
+    key = (tuple(event.connection_handles), tuple(event.num_completed_packets))
+    data = _nocp_encoded.get(key)
+    if data is None:
+        if len(_nocp_encoded) >= _NOCP_CACHE_MAX:
+            _nocp_encoded.clear()
+        data = _nocp_encoded[key] = bytes(event)
+    return data
+
+
 class FastHost(Host):
-    """A bumble ``Host`` without eager debug formatting on the packet paths."""
+    """A bumble ``Host`` without eager debug formatting on the packet paths.
+
+    Also hands ATT notifications from the L2CAP layer straight to the
+    device's GATT handler (the fixed ATT channel's only handler) instead of
+    through an event emitter and the channel manager.
+    """
+
+    fast_att_sink: Callable[[int, bytes], None] | None = None
+
+    def on_packet(self, packet: bytes) -> None:
+        if packet[:2] == _NOCP_PREFIX and self.ready:
+            event = _nocp_parsed.get(packet)
+            if event is None:
+                if len(_nocp_parsed) >= _NOCP_CACHE_MAX:
+                    _nocp_parsed.clear()
+                event = _nocp_parsed[packet] = hci.HCI_Packet.from_bytes(packet)
+            self.on_hci_packet(event)
+            return
+        super().on_packet(packet)
+
+    def on_l2cap_pdu(self, connection: Any, cid: int, pdu: bytes) -> None:
+        sink = self.fast_att_sink
+        if sink is not None and cid == att.ATT_CID and pdu[:1] == _ATT_NOTIFICATION:
+            sink(connection.handle, pdu)
+            return
+        super().on_l2cap_pdu(connection, cid, pdu)
 
     def on_hci_packet(self, packet: hci.HCI_Packet) -> None:
         if self.snooper is None:
@@ -165,11 +217,14 @@ def make_stack(link: LocalLink, name: str, address: str, fast: bool = True) -> D
     """
     if fast:
         controller: Controller = FastController(f"ctrl-{address}", link=link)
-        host: Host = FastHost(controller, AsyncPipeSink(controller))
-        return FastDevice(name=name, address=hci.Address(address), host=host)
+        host = FastHost(controller, AsyncPipeSink(controller))
+        device = FastDevice(name=name, address=hci.Address(address), host=host)
+        host.fast_att_sink = device.on_gatt_pdu
+        return device
     controller = FastController.stock(f"ctrl-{address}", link)
-    host = Host(controller, AsyncPipeSink(controller))
-    return Device(name=name, address=hci.Address(address), host=host)
+    return Device(
+        name=name, address=hci.Address(address), host=Host(controller, AsyncPipeSink(controller))
+    )
 
 
 @dataclass(frozen=True, slots=True)

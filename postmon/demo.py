@@ -137,7 +137,7 @@ def plan_wearers(ds: DemoSettings) -> list[WearerPlan]:
             device = "witmotion"  # one haptic wearer per lineup round is enough
         hours = ds.hours
         if device == "metamotion" and ds.haptic_hours is not None:
-            hours = min(ds.hours, ds.haptic_hours)
+            hours = ds.haptic_hours
         plans.append(WearerPlan(f"sim{i + 1:02d}", profile, device, hours, ds.seed + i))
     return plans
 

@@ -43,18 +43,39 @@ def test_reduced_demo_stores_everything_and_writes_outputs(
 
     cfg = _cfg(influx_url, influx_db, mqtt_prefix, tmp_path)
     out = tmp_path / "out"
-    res = run_demo(cfg, DemoSettings(wearers=2, hours=0.2, out=out, live=False))
-    assert len(res.wearers) == 2
+    ds = DemoSettings(wearers=3, hours=0.2, haptic_hours=0.35, processes=2, out=out, live=False)
+    res = run_demo(cfg, ds)
+    # the lineup: the MetaMotion wearer (its shorter day) first, then WitMotion, Movesense;
+    # split over two edge processes
+    assert [(p.wearer, p.device, p.hours) for p in res.plans] == [
+        ("sim01", "metamotion", 0.35),
+        ("sim02", "witmotion", 0.2),
+        ("sim03", "movesense", 0.2),
+    ]
+    assert res.processes == 2
+    assert len(res.edge_cpu_s) == 2
+    # the nearest rate each device offers to the 25 Hz asked (vendor rate tables)
+    expected_rate_hz = {"metamotion": 25.0, "witmotion": 20.0, "movesense": 26.0}
     with Reader(cfg.influxdb) as reader:
-        for wearer in res.wearers:
-            # every epoch the edge produced landed exactly once
-            assert reader.count_epochs(wearer, FAR_PAST, FAR_FUTURE) == res.epochs[wearer]
-            assert res.epochs[wearer] >= 0.2 * 3600 - 5
+        for plan in res.plans:
+            wearer = plan.wearer
+            # every epoch the edge produced landed exactly once, and the edge
+            # produced one per second of the wearer's day (start-up aside)
+            stored = reader.count_epochs(wearer, FAR_PAST, FAR_FUTURE)
+            assert stored == res.epochs[wearer]
+            assert plan.hours * 3600 - 20 <= stored <= plan.hours * 3600 + 10
             assert reader.events(wearer, FAR_PAST, FAR_FUTURE)
             assert [
                 d.wear_min + d.nonwear_min for d in reader.daily(wearer, FAR_PAST, FAR_FUTURE)
-            ] == [pytest.approx(res.epochs[wearer] / 60.0)]
+            ] == [pytest.approx(stored / 60.0)]
+            status = reader.status(wearer, FAR_PAST, FAR_FUTURE)
+            assert {s.device_type for s in status} == {plan.device}
+            rates = [s.rate_hz for s in status if s.rate_hz]
+            assert rates
+            assert rates[-1] == pytest.approx(expected_rate_hz[plan.device], rel=0.02)
+            assert all(s.lost_samples == 0 for s in status)
         stored_nudges = sum(len(reader.nudges(w, FAR_PAST, FAR_FUTURE)) for w in res.wearers)
+    assert res.nudges >= 1  # the desk worker sits > 10 min within 20 min
     assert stored_nudges == res.nudges
     for wearer in res.wearers:
         html = (out / "reports" / f"{wearer}.html").read_text()

@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 
 from postmon.config import load_config
 from postmon.errors import ConfigError
+
+_CHATTY_LOGGERS = (
+    "bumble",
+    "collector",
+    "firmware_sim",
+    "postmon.bus",
+    "postmon.nudges",
+    "postmon.service",
+    "postmon.store",
+)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -69,6 +80,12 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= args.processes <= 64:
         raise ConfigError(f"--processes {args.processes}: choose 0 (one per core)..64")
     cfg = load_config(args.config)
+    if not getattr(args, "verbose", 0):
+        # The live view (or its progress lines) replaces the per-sensor status
+        # and per-nudge log lines, which over a working day run to thousands;
+        # warnings and errors still show. -v brings them back.
+        for name in _CHATTY_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
     res = run_demo(
         cfg,
         DemoSettings(
