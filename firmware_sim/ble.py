@@ -155,6 +155,19 @@ class FastHost(Host):
             return
         super().on_packet(packet)
 
+    def on_command_processed(
+        self, event: hci.HCI_Command_Complete_Event | hci.HCI_Command_Status_Event
+    ) -> None:
+        pending = self.pending_response
+        if pending is not None and pending.done():
+            # The command's sender was cancelled (a device powered off while it
+            # restarted advertising) and its completion arrived before the
+            # sender's clean-up ran: bumble would set the result of the
+            # cancelled future and log an InvalidStateError. The sender's own
+            # clean-up releases the command slot.
+            return
+        super().on_command_processed(event)
+
     def on_l2cap_pdu(self, connection: Any, cid: int, pdu: bytes) -> None:
         sink = self.fast_att_sink
         if sink is not None and cid == att.ATT_CID and pdu[:1] == _ATT_NOTIFICATION:
