@@ -301,6 +301,10 @@ class SensorPairing:
     wearer: str
     site: str = "default"
     device: str = "auto"  # auto | witmotion | movesense | metamotion
+    #: a wearer day profile (desk_worker, nurse, ...): `postmon run` then
+    #: starts a simulated sensor of this ``device`` type worn by a simulated
+    #: wearer instead of connecting to ``address`` (trying it without hardware)
+    simulate: str = ""
 
     def __post_init__(self) -> None:
         if not self.address:
@@ -310,6 +314,11 @@ class SensorPairing:
             raise ValueError(
                 f"device={self.device!r} is not a supported sensor type; "
                 f"expected one of {', '.join(SENSOR_TYPES)}"
+            )
+        if self.simulate and self.device == "auto":
+            raise ValueError(
+                f"sensor {self.address}: a simulated sensor needs its device type "
+                "(device = witmotion | movesense | metamotion)"
             )
         # pseudonyms only: wearer and site become MQTT topic levels and InfluxDB tags
         check_pseudonym(self.wearer)

@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -93,6 +94,11 @@ def test_run_until_sigterm_loses_nothing(
         f'[influxdb]\nurl = "{influx_url}"\ndatabase = "{influx_db}"\n'
         f'spool_dir = "{tmp_path / "spool"}"\n'
         f'[mqtt]\ntopic_root = "{mqtt_prefix}"\nspool_dir = "{tmp_path / "mspool"}"\n'
+        # the pairing table names two simulated sensors
+        '[[sensors]]\naddress = "sim-a"\nwearer = "w-01"\ndevice = "witmotion"\n'
+        'simulate = "desk_worker"\n'
+        '[[sensors]]\naddress = "sim-b"\nwearer = "w-02"\ndevice = "movesense"\n'
+        'simulate = "nurse"\n'
     )
     summary = tmp_path / "summary.json"
     proc = subprocess.Popen(
@@ -103,8 +109,6 @@ def test_run_until_sigterm_loses_nothing(
             "run",
             "--config",
             str(cfg_file),
-            "--simulate",
-            "2",
             "--speed",
             "30",
             "--summary-json",
@@ -116,13 +120,71 @@ def test_run_until_sigterm_loses_nothing(
         text=True,
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )
-    time.sleep(20.0)  # several minutes of sensor time at x30, minus start-up
+    lines: list[str] = []
+    assert proc.stdout is not None
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout or ()), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 120.0
+    # start-up time varies with the machine's load: wait until both stream
+    while sum("streaming" in line and " for w-0" in line for line in lines) < 2:
+        assert proc.poll() is None, "".join(lines)[-3000:]
+        assert time.monotonic() < deadline, "".join(lines)[-3000:]
+        time.sleep(0.2)
+    time.sleep(10.0)  # about five minutes of sensor time at x30
     proc.send_signal(signal.SIGTERM)
-    output, _ = proc.communicate(timeout=120)
+    proc.wait(timeout=120)
+    reader.join(10.0)
+    proc.stdout.close()
+    output = "".join(lines)
     assert proc.returncode == 0, output[-3000:]
     produced = json.loads(summary.read_text())["epochs"]
-    assert len(produced) == 2
+    assert set(produced) == {"w-01", "w-02"}
     assert all(n > 60 for n in produced.values()), produced
     with Reader(InfluxConfig(url=influx_url, database=influx_db)) as reader:
         stored = {w: reader.count_epochs(w, FAR_PAST, FAR_FUTURE) for w in produced}
     assert stored == produced
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ('address = "a"\nwearer = "w-1"\nsimulate = "nurse"\n', "needs its device type"),
+        (
+            'address = "a"\nwearer = "w-1"\ndevice = "witmotion"\nsimulate = "astronaut"\n',
+            "not a day profile",
+        ),
+    ],
+)
+def test_simulated_pairing_rows_are_checked(tmp_path: Path, rows: str, message: str) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[[sensors]]\n" + rows)
+    proc = subprocess.run(
+        [sys.executable, "-m", "postmon", "run", "--config", str(cfg)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert message in proc.stderr
+
+
+def test_simulated_and_real_rows_do_not_mix(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(
+        '[[sensors]]\naddress = "a"\nwearer = "w-1"\ndevice = "witmotion"\nsimulate = "nurse"\n'
+        '[[sensors]]\naddress = "C4:4F:33:12:34:56"\nwearer = "v-2"\n'
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "postmon", "run", "--config", str(cfg)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "mixes simulated and real sensors (C4:4F:33:12:34:56 are real)" in proc.stderr

@@ -36,7 +36,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             "nothing accepted is lost (it is written, or spooled to disk and replayed)."
         ),
         epilog="examples:\n  postmon run --config postmon.toml\n"
-        "  postmon run --simulate 2 --speed 60 --duration 2h",
+        "  postmon run --simulate 2 --speed 60 --duration 2h\n\n"
+        'simulated sensors in the pairing table: a row with simulate = "<day profile>" '
+        "(desk_worker, nurse, ...) and its device type runs a simulated sensor worn by a "
+        "simulated wearer instead of connecting to the address (at --speed).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--config", help="TOML config file (see postmon.example.toml)")
@@ -95,7 +98,11 @@ def nudge_publisher(cfg: Config, stack: contextlib.ExitStack, name: str = "") ->
 async def _run(args: argparse.Namespace, cfg: Config, duration_s: float | None) -> int:
     from collector.collector import Collector
     from collector.timing import SYSTEM_CLOCK, Clock, as_clock
-    from postmon.commands.collect import add_simulated_sensors, collector_config
+    from postmon.commands.collect import (
+        add_simulated_sensors,
+        add_simulated_wearer,
+        collector_config,
+    )
     from postmon.service import EdgeService, run_edge
 
     with contextlib.ExitStack() as stack:
@@ -104,15 +111,29 @@ async def _run(args: argparse.Namespace, cfg: Config, duration_s: float | None) 
             clock: Clock = SYSTEM_CLOCK
             backend = scanner_backend = None
             pairings: Any = cfg.sensors
-            if args.simulate:
+            if args.simulate or _simulated_rows(cfg):
                 from firmware_sim.ble import VirtualAir
                 from firmware_sim.clock import SimClock
 
                 sim_clock = SimClock.realtime(args.speed)
                 air = await astack.enter_async_context(VirtualAir(sim_clock))
-                pairings = await add_simulated_sensors(
-                    air, args.simulate, seed=args.seed, site=cfg.site
-                )
+                if args.simulate:
+                    pairings = await add_simulated_sensors(
+                        air, args.simulate, seed=args.seed, site=cfg.site
+                    )
+                else:  # the pairing table names simulated sensors
+                    pairings = [
+                        await add_simulated_wearer(
+                            air,
+                            row.wearer,
+                            profile=row.simulate,
+                            device=row.device,
+                            seed=args.seed + i,
+                            rate_hz=collector_config(cfg).rate_hz,
+                            site=row.site,
+                        )
+                        for i, row in enumerate(cfg.sensors)
+                    ]
                 backend, scanner_backend = air.client_backend, air.scanner_backend
                 clock = as_clock(sim_clock)
             service: EdgeService | None = None
@@ -155,10 +176,35 @@ async def _run(args: argparse.Namespace, cfg: Config, duration_s: float | None) 
     return 1  # pragma: no cover (the with-blocks always return)
 
 
+def _simulated_rows(cfg: Config) -> bool:
+    """Whether the pairing table names simulated sensors (``simulate = "<profile>"``)."""
+    return any(row.simulate for row in cfg.sensors)
+
+
+def _check_simulated_rows(cfg: Config) -> None:
+    if not _simulated_rows(cfg):
+        return
+    from firmware_sim.profiles import PROFILES
+
+    real = [row.address for row in cfg.sensors if not row.simulate]
+    if real:
+        raise ConfigError(
+            f"the pairing table mixes simulated and real sensors ({', '.join(real)} are real)",
+            hint="run simulated sensors and real ones in separate `postmon run` processes",
+        )
+    for row in cfg.sensors:
+        if row.simulate not in PROFILES:
+            raise ConfigError(
+                f"sensor {row.address}: simulate = {row.simulate!r} is not a day profile",
+                hint=f"choose one of {', '.join(sorted(PROFILES))}",
+            )
+
+
 def run(args: argparse.Namespace) -> int:
     from postmon.commands.simulate import parse_duration
 
     cfg = load_config(args.config)
+    _check_simulated_rows(cfg)
     if args.simulate is not None and args.simulate < 1:
         raise ConfigError(f"--simulate {args.simulate}: give a number of sensors >= 1")
     if not args.simulate and not cfg.sensors:
