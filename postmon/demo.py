@@ -353,9 +353,9 @@ def _live_rows(views: Sequence[dict[str, Any]], start_ns: int) -> list[str]:
 class _LiveView:
     """A table redrawn in place on a terminal; one progress line now and then otherwise."""
 
-    def __init__(self, start_ns: int, day_h: float, enabled: bool) -> None:
+    def __init__(self, start_ns: int, plans: Sequence[WearerPlan], enabled: bool) -> None:
         self.start_ns = start_ns
-        self.day_h = day_h
+        self.planned_h = {p.wearer: p.hours for p in plans}
         self.enabled = enabled
         self.tty = sys.stdout.isatty()
         self.views: dict[str, dict[str, Any]] = {}
@@ -372,9 +372,12 @@ class _LiveView:
             return
         wall = time.monotonic() - self.wall0
         views = [self.views[w] for w in sorted(self.views)]
-        done_h = min(
-            (max(0, v["sensor_time_ns"] - self.start_ns) / 3.6e12 for v in views), default=0.0
+        done_h = sum(
+            min(max(0, v["sensor_time_ns"] - self.start_ns) / 3.6e12, self.planned_h[v["wearer"]])
+            for v in views
         )
+        total_h = sum(self.planned_h.values())
+        progress = f"{done_h:5.1f} of {total_h:g} sensor hours ({100 * done_h / total_h:3.0f}%)"
         if not self.tty:
             if not force and wall - self._last < 15.0:
                 return  # a log gets a line every 15 s, not a flood
@@ -383,14 +386,14 @@ class _LiveView:
                 f"{v['wearer']} {v['activity']} {v['static_min']:.0f}m {v['nudges']}n {v['link']}"
                 for v in views
             )
-            print(f"demo {wall:4.0f} s  day {done_h:4.1f}/{self.day_h:g} h  {parts}", flush=True)
+            print(f"demo {wall:4.0f} s  {progress}  {parts}", flush=True)
             return
         if not force and wall - self._last < 0.5:
             return
         self._last = wall
         head = (
-            f"  postmon demo   sensor time {done_h:5.2f} of {self.day_h:g} h   "
-            f"wall {wall:4.0f} s   x{done_h * 3600 / max(wall, 1e-9):,.0f}"
+            f"  postmon demo   {progress}   wall {wall:4.0f} s   "
+            f"x{done_h * 3600 / max(wall, 1e-9):,.0f} real time"
         )
         text = "\n".join([head, *_live_rows(views, self.start_ns)])
         if self._lines:
@@ -521,7 +524,7 @@ def _central(
             len(procs),
             "; ".join(f"{p.wearer} {p.profile} {p.device} {p.hours:g} h" for p in plans),
         )
-        view = _LiveView(start_ns, max(p.hours for p in plans), ds.live)
+        view = _LiveView(start_ns, plans, ds.live)
         done = _wait_edges(procs, out, view)
         view.show(force=True)
         if not all(d.flushed for d in done.values()):
