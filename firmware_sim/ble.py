@@ -316,15 +316,25 @@ class VirtualAir:
         times from). Default: :meth:`SimClock.virtual`.
     config:
         Radio-side settings.
+    first_address:
+        Number in the first assigned address (the last three bytes); give
+        airs in different processes disjoint ranges so that their sensors'
+        addresses (the collector's sensor ids) stay unique.
     """
 
-    def __init__(self, clock: SimClock | None = None, config: AirConfig | None = None) -> None:
+    def __init__(
+        self,
+        clock: SimClock | None = None,
+        config: AirConfig | None = None,
+        *,
+        first_address: int = 1,
+    ) -> None:
         self.clock = clock or SimClock.virtual()
         self.config = config or AirConfig()
         self.link = LocalLink()
         self._devices: dict[str, SimulatedDevice] = {}
         self._centrals: list[Central] = []
-        self._addresses = itertools.count(1)
+        self._addresses = itertools.count(first_address)
         self._started = False
         from firmware_sim import bleak_backend
 

@@ -47,12 +47,15 @@ log = logging.getLogger("postmon.demo")
 #: Who the demo wearers are (profile, device), in turn. The first wears the
 #: MetaMotion: the only supported sensor with a vibration motor, so its
 #: nudges are felt (haptic) and the simulated wearer may answer them.
+#: Office work comes twice: it is where long static periods (and so nudges)
+#: are most common. A warehouse worker (the sixth) moves too often for one.
 LINEUP: tuple[tuple[str, str], ...] = (
     ("desk_worker", "metamotion"),
     ("nurse", "witmotion"),
     ("delivery_driver", "movesense"),
     ("new_parent", "witmotion"),
-    ("warehouse_lifting", "movesense"),
+    ("desk_worker", "movesense"),
+    ("warehouse_lifting", "witmotion"),
 )
 #: Relative CPU cost of a sensor-hour per device type at the demo rate
 #: (notifications per second through the BLE stack dominate: MetaMotion
@@ -209,7 +212,10 @@ async def _edge(
         bus = MqttPublisher(cfg.mqtt, collector_id=edge_id, site=cfg.site).start()
         stack.callback(bus.close)
         sim_clock = SimClock.virtual(start_ns=start_ns)
-        async with VirtualAir(sim_clock, AirConfig(device_batch_s=10.0)) as air:
+        air = VirtualAir(
+            sim_clock, AirConfig(device_batch_s=10.0), first_address=1 + 0x1000 * index
+        )
+        async with air:
             pairings: list[SensorPairing] = []
             for p in plans:
                 pairings.append(
