@@ -183,7 +183,7 @@ def _assemble_one(kind: str, n: int, rng: np.random.Generator) -> Entry:
 
 def _assemble(quick: bool) -> list[Entry]:
     rng = np.random.default_rng(1)
-    n = 30_000 if quick else 90_000  # 30 min per device: past the 600-s envelope window
+    n = 30_000 if quick else 36_000  # 12 min per device: past the 600-s envelope window
     return [_assemble_one(k, n, rng) for k in ("witmotion", "movesense", "metamotion")]
 
 
