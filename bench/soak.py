@@ -26,6 +26,7 @@ import gc
 import json
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -60,19 +61,47 @@ def _encode(wearer: str, out: Any) -> int:
     return n
 
 
-def soak(wearers: int, hours: float, chunk_s: float, budget_s: float) -> dict[str, Any]:
+def replayed_rounds(
+    names: list[str], hours: float, chunk_s: float, start_ns: int
+) -> Iterator[tuple[int, list[SampleBatch], bool]]:
+    """One simulated hour replayed per wearer, as rounds of ``chunk_s`` batches.
+
+    Each wearer starts at its own phase of the hour; stamps run on from
+    ``start_ns`` without repeating, and batches are views (or a wrapped
+    gather) into the one hour, so the input itself does not grow.
+
+    Yields
+    ------
+    (round index, one batch per name, whether a sensor hour ended with this round)
+    """
     rec = simulated_day(1.0, seed=3)
     rate = rec.rate_hz
     n_rec = len(rec.time_s)
     step = round(chunk_s * rate)
     acc = np.ascontiguousarray(rec.accel_g)
     gyr = np.ascontiguousarray(rec.gyro_dps)
-    which, make = edge_wearer_factory()
-    pipes = [make(f"w{i:03d}") for i in range(wearers)]
-    phase = [(i * 997 * round(rate)) % n_rec for i in range(wearers)]
+    phase = [(i * 997 * round(rate)) % n_rec for i in range(len(names))]
     total = round(hours * 3600 * rate)
-    rounds = -(-total // step)
     per_hour = max(1, round(3600 * rate / step))
+    for r in range(-(-total // step)):
+        k = r * step
+        n = min(step, total - k)
+        t_ns = start_ns + (np.arange(k, k + n, dtype=np.int64) * NS_PER_S) // round(rate)
+        batches = []
+        for i, name in enumerate(names):
+            j = (phase[i] + k) % n_rec
+            idx = (np.arange(j, j + n) % n_rec) if j + n > n_rec else slice(j, j + n)
+            batches.append(SampleBatch(f"s-{name}", name, rate, t_ns, acc[idx], gyr[idx], seq=r))
+        yield r, batches, (r + 1) % per_hour == 0
+
+
+def soak(wearers: int, hours: float, chunk_s: float, budget_s: float) -> dict[str, Any]:
+    which, make = edge_wearer_factory()
+    names = [f"w{i:03d}" for i in range(wearers)]
+    pipes = [make(name) for name in names]
+    rate = simulated_day(1.0, seed=3).rate_hz
+    step = round(chunk_s * rate)
+    total = round(hours * 3600 * rate)
     samples: list[tuple[float, int]] = []  # (sensor hours done, RSS bytes)
     encoded = 0
     gc.collect()
@@ -81,17 +110,11 @@ def soak(wearers: int, hours: float, chunk_s: float, budget_s: float) -> dict[st
     cpu_start = time.process_time()
     done = 0
     stopped_early = False
-    for r in range(rounds):
-        k = r * step
-        n = min(step, total - k)
-        t_ns = DAY_START_NS + (np.arange(k, k + n, dtype=np.int64) * NS_PER_S) // round(rate)
-        for i, p in enumerate(pipes):
-            j = (phase[i] + k) % n_rec
-            idx = (np.arange(j, j + n) % n_rec) if j + n > n_rec else slice(j, j + n)
-            b = SampleBatch(f"s-w{i:03d}", f"w{i:03d}", rate, t_ns, acc[idx], gyr[idx], seq=r)
-            encoded += _encode(f"w{i:03d}", p.feed(b))
-        done = k + n
-        if (r + 1) % per_hour == 0 or done == total:
+    for r, batches, hour_done in replayed_rounds(names, hours, chunk_s, DAY_START_NS):
+        for name, p, b in zip(names, pipes, batches, strict=True):
+            encoded += _encode(name, p.feed(b))
+        done = min(total, (r + 1) * step)
+        if hour_done or done == total:
             gc.collect()
             samples.append((done / rate / 3600, rss_bytes()))
         if budget_s > 0 and time.process_time() - cpu_start > budget_s and done < total:

@@ -33,11 +33,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from analysis.contracts import NS_PER_S, SampleBatch
-from bench.common import simulated_day
-from bench.soak import rss_bytes
+from analysis.contracts import NS_PER_S
+from bench.soak import replayed_rounds, rss_bytes
 
 DAY_NS = 86_400 * NS_PER_S
 
@@ -114,17 +111,8 @@ def run_soak(
     from postmon.store.writer import Writer
 
     t0 = recent_start_ns() if start_ns is None else start_ns
-    rec = simulated_day(1.0, seed=3)
-    rate = rec.rate_hz
-    n_rec = len(rec.time_s)
-    step = round(chunk_s * rate)
-    acc = np.ascontiguousarray(rec.accel_g)
-    gyr = np.ascontiguousarray(rec.gyro_dps)
     names = [f"soak{i:03d}" for i in range(wearers)]
     pipes = [WearerPipeline("soak", w, f"s-{w}") for w in names]
-    phase = [(i * 997 * round(rate)) % n_rec for i in range(wearers)]
-    total = round(hours * 3600 * rate)
-    per_hour = max(1, round(3600 * rate / step))
     produced = dict.fromkeys(names, 0)
     daily = dict.fromkeys(names, 0)
     cfg = InfluxConfig(url=influx_url, database=database, spool_dir=spool_dir)
@@ -145,19 +133,15 @@ def run_soak(
     rss_first = rss_end = rss_bytes()
     wall0, cpu0 = time.perf_counter(), time.process_time()
     try:
-        for r in range(-(-total // step)):
-            k = r * step
-            n = min(step, total - k)
-            t_ns = t0 + (np.arange(k, k + n, dtype=np.int64) * NS_PER_S) // round(rate)
-            for i, p in enumerate(pipes):
-                j = (phase[i] + k) % n_rec
-                idx = (np.arange(j, j + n) % n_rec) if j + n > n_rec else slice(j, j + n)
-                b = SampleBatch(f"s-{names[i]}", names[i], rate, t_ns, acc[idx], gyr[idx], seq=r)
-                emit(names[i], p.feed(b))
-            if (r + 1) % per_hour == 0:
+        hours_done = 0
+        for _, batches, hour_done in replayed_rounds(names, hours, chunk_s, t0):
+            for w, p, b in zip(names, pipes, batches, strict=True):
+                emit(w, p.feed(b))
+            if hour_done:
+                hours_done += 1
                 gc.collect()
                 rss_end = rss_bytes()
-                if (r + 1) == per_hour:
+                if hours_done == 1:
                     rss_first = rss_end
         for w, p in zip(names, pipes, strict=True):
             emit(w, p.finish())
