@@ -81,7 +81,7 @@ FEATURE_DTYPE = np.dtype(
         ("time_ns", np.int64),  # epoch start (UTC ns)
         ("coverage", np.float32),  # fraction of the second with data, 0..1
         ("g", np.float64, (3,)),  # unit gravity ("up") direction, sensor frame, fused
-        ("g_angle", np.float64, (3,)),  # the same from the slow fusion, for trunk angles
+        ("g_angle", np.float32, (3,)),  # the same from the slow fusion, for trunk angles
         ("intensity_g", np.float32),  # mean |body acceleration| (g)
         ("sd_mag_g", np.float32),  # SD of |acceleration| (g)
         ("tilt_sd_deg", np.float32),  # RMS angular jitter of accel-only gravity (deg)

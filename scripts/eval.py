@@ -190,8 +190,15 @@ def _rmse(a: np.ndarray, b: np.ndarray, sel: np.ndarray) -> float:
     return float(np.sqrt(np.mean((a[sel] - b[sel]) ** 2))) if sel.any() else float("nan")
 
 
-def eval_sim(duration_s: float, seeds: int, log: bool = True) -> dict[str, object]:
-    """Simulator ground truth: every profile, both placements, random mountings."""
+def eval_sim(
+    duration_s: float,
+    seeds: int,
+    log: bool = True,
+    profiles: Sequence[str] = (),
+    placements: Sequence[str] = ("upper", "lower"),
+) -> dict[str, object]:
+    """Simulator ground truth: every profile (or ``profiles``), both placements
+    (or ``placements``), random mountings."""
     from analysis.metrics import EventTracker, daily_summary
     from firmware_sim.profiles import PROFILES
     from firmware_sim.simulator import simulate
@@ -202,8 +209,8 @@ def eval_sim(duration_s: float, seeds: int, log: bool = True) -> dict[str, objec
     with tempfile.TemporaryDirectory(prefix="postmon-eval-sim-") as tmp:
         tmpd = Path(tmp)
         i = 0
-        for profile in sorted(PROFILES):
-            for placement in ("upper", "lower"):
+        for profile in sorted(profiles or PROFILES):
+            for placement in placements:
                 for seed in range(seeds):
                     device, rate = SIM_DEVICES[i % len(SIM_DEVICES)]
                     i += 1
@@ -298,13 +305,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--sim-seeds", type=int, default=1, help="random mountings per profile/placement"
     )
     ap.add_argument("--only", choices=("hapt", "sim"), help="run one part only")
+    ap.add_argument(
+        "--sim-profiles",
+        default="",
+        help="comma-separated simulator profiles (default: all), e.g. delivery_driver,new_parent",
+    )
+    ap.add_argument("--sim-placements", default="upper,lower", help="comma-separated: upper, lower")
     ap.add_argument("--out", default=str(REPO / "out" / "eval.json"))
     args = ap.parse_args(argv)
     result: dict[str, object] = {}
     if args.only in (None, "hapt"):
         result["hapt"] = eval_hapt(args.folds, args.rotations, args.seed)
     if args.only in (None, "sim"):
-        result["sim"] = eval_sim(args.sim_hours * 3600.0, args.sim_seeds)
+        from firmware_sim.profiles import PROFILES
+
+        profiles = [p for p in args.sim_profiles.split(",") if p]
+        unknown = sorted(set(profiles) - set(PROFILES))
+        if unknown:
+            ap.error(f"unknown --sim-profiles {unknown}; choose from {sorted(PROFILES)}")
+        placements = [p for p in args.sim_placements.split(",") if p]
+        if not placements or set(placements) - {"upper", "lower"}:
+            ap.error("--sim-placements takes upper and/or lower")
+        result["sim"] = eval_sim(
+            args.sim_hours * 3600.0, args.sim_seeds, profiles=profiles, placements=placements
+        )
     if "hapt" in result:
         print_hapt(result["hapt"])  # type: ignore[arg-type]
     if "sim" in result:
