@@ -71,10 +71,27 @@ _STATE_CODE = np.array([int(a) for a in STATES], dtype=np.int8)
 _MIN_COVERAGE = 0.2
 #: a sit/stand transition this probable anchors the fallback upright reference
 _CONFIDENT = 0.8
-#: a transition is reported from a posture held at least this long (s)
+#: a transition is reported from a posture held at least this long (s), and
+#: once the posture it leads to has been held this long: a posture held for
+#: less (sitting on the edge of the bed on the way to lying down) is part of
+#: one transition through it, not two transitions
 _MIN_HELD_S = 6
 #: samples per front-end call for long inputs (whole recordings)
 _FRONT_END_BLOCK = 1 << 16
+#: posture of each HMM state for transition events (walking is upright)
+_POSTURE_OF = np.array([LIE, SIT, STAND, STAND], dtype=np.int64)
+
+
+@dataclass(frozen=True, slots=True)
+class _PendingTransition:
+    """A posture change not yet reported (its new posture is not yet held)."""
+
+    index: int  # absolute epoch of the latest change of this transition
+    time_ns: int  # when the transition began (reported time)
+    from_state: int  # posture before (LIE, SIT or STAND)
+    to_state: int  # posture after
+    p_trans: npt.NDArray[np.float64]  # (N_TRANS_CLASSES,) max classifier probabilities
+    tilt: npt.NDArray[np.float64]  # (3,) forward-lean evidence of the first change
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +193,8 @@ class WearerAnalyzer:
         self._tilt = np.zeros((0, 3))
         self._cand = np.zeros(0, dtype=bool)
         self._last_state = -1
-        self._run_len = 0  # seconds the last committed state has lasted
+        self._run_len = 0  # seconds the last committed posture has lasted
+        self._pending_event: _PendingTransition | None = None
         self._cand_run_start = -1  # absolute index where the current candidate run began
 
     # ------------------------------------------------------------------ API
@@ -267,7 +285,13 @@ class WearerAnalyzer:
             self._buf = np.concatenate((self._buf, tail))
             self._enter(self._n_entered, self._n_seen)
             parts.append(self._commit(self._n_entered - self._n_committed))
-        events = self._tracker.finish()
+        events = []
+        if self._pending_event is not None:
+            # the stream ended before the new posture was held long: report it anyway
+            ev = self._report(self._pending_event)
+            events += [] if ev is None else [ev]
+            self._pending_event = None
+        events += self._tracker.finish()
         parts.append(AnalysisOutput(empty_epochs(0), tuple(events)))
         return AnalysisOutput.concat(parts)
 
@@ -443,6 +467,86 @@ class WearerAnalyzer:
             self._cand_run_start = -1
         return out
 
+    def _report(self, pe: _PendingTransition) -> Event | None:
+        """The event of a held posture change, or None when the movement argued
+        against that transition.
+
+        The decoder may change posture where the classifier found the movement
+        *less* like that transition than an average second (probability below
+        the class's base rate): the posture evidence forced the change, but
+        neither its time nor its kind was observed, so the epochs show the new
+        posture and no transition event is claimed.
+        """
+        kind = _KIND[(pe.from_state, pe.to_state)]
+        c = _TRANS_CLASS[kind]
+        prob = float(pe.p_trans[c])
+        if prob < self.model.trans_prior[c]:
+            return None
+        if kind in ("stand_to_sit", "sit_to_stand"):
+            self._ref.add_forward_tilt(pe.tilt)
+        return Event(pe.time_ns, kind, 0.0, {"probability": round(prob, 3)})
+
+    def _transition_events(
+        self,
+        states: npt.NDArray[np.int64],
+        nonwear: npt.NDArray[np.bool_],
+        time_ns: npt.NDArray[np.int64],
+    ) -> list[Event]:
+        """Transition events of the posture changes among ``b`` committed states.
+
+        A change is reported from a posture held ``_MIN_HELD_S`` (not at the
+        very start of a stream, where the first posture is unknown) once the
+        posture it leads to has been held as long. A briefly held posture in
+        between merges the two changes into one transition (stand, sit for
+        2 s, lie: one stand-to-lie), or into none when the wearer returns to
+        where they were (a sit-stand bounce is not two transitions).
+        """
+        b = states.size
+        post = _POSTURE_OF[states]
+        last = int(_POSTURE_OF[self._last_state]) if self._last_state >= 0 else -1
+        prev = np.concatenate(([last], post[:-1]))
+        changed = np.flatnonzero((prev != post) & (prev >= 0))
+        # length of the posture run before each second
+        run_before = np.zeros(b, dtype=np.int64)
+        run = self._run_len
+        for i in range(b):
+            run_before[i] = run
+            run = 1 if prev[i] != post[i] else run + 1
+        self._run_len = run
+        events: list[Event] = []
+        base = self._n_committed
+        for i in changed.tolist():
+            pe = self._pending_event
+            if pe is not None and base + i - pe.index >= _MIN_HELD_S:
+                ev = self._report(pe)
+                events += [] if ev is None else [ev]
+                pe = self._pending_event = None
+            if nonwear[i]:
+                continue
+            a, c = int(prev[i]), int(post[i])
+            pt = self._ptrans[i]
+            if pe is not None:
+                # the posture since the last change was brief: one transition through it
+                pe_new = None
+                if pe.from_state != c:
+                    pe_new = _PendingTransition(
+                        base + i, pe.time_ns, pe.from_state, c, np.maximum(pe.p_trans, pt), pe.tilt
+                    )
+                self._pending_event = pe_new
+                continue
+            if run_before[i] < _MIN_HELD_S or (a, c) not in _KIND:
+                continue
+            t_ns = int(time_ns[i]) + NS_PER_S // 2
+            self._pending_event = _PendingTransition(
+                base + i, t_ns, a, c, pt.copy(), self._tilt[i].copy()
+            )
+        pe = self._pending_event
+        if pe is not None and base + b - pe.index >= _MIN_HELD_S:
+            ev = self._report(pe)
+            events += [] if ev is None else [ev]
+            self._pending_event = None
+        return events
+
     def _commit(self, b: int) -> AnalysisOutput:
         b = min(b, self._n_entered - self._n_committed)
         if b <= 0:
@@ -482,29 +586,7 @@ class WearerAnalyzer:
         # moving ones the fast one (follows the movement closely)
         g_angle = np.where(static[:, None], f["g_angle"], g)
         ep["inclination_deg"], ep["flexion_deg"], ep["lateral_deg"] = trunk_angles(g_angle, ref)
-        # transition events at committed state changes
-        events: list[Event] = []
-        prev = np.concatenate(([self._last_state], states[:-1]))
-        changed = np.flatnonzero((prev != states) & (prev >= 0))
-        # length of the posture run before each second (for the report rule below)
-        run_before = np.zeros(b, dtype=np.int64)
-        run = self._run_len
-        for i in range(b):
-            run_before[i] = run
-            run = 1 if prev[i] != states[i] else run + 1
-        self._run_len = run
-        for i in changed.tolist():
-            kind = _KIND.get((int(prev[i]), int(states[i])))
-            # a transition is reported only from a posture held for a few seconds:
-            # not at the very start of a stream, where the first posture is unknown
-            if kind is None or nonwear[i] or run_before[i] < _MIN_HELD_S:
-                continue
-            c = _TRANS_CLASS.get(kind, 0)
-            prob = float(self._ptrans[i, c]) if c else 0.0
-            t_ns = int(f["time_ns"][i]) + NS_PER_S // 2
-            events.append(Event(t_ns, kind, 0.0, {"probability": round(prob, 3)}))
-            if kind in ("stand_to_sit", "sit_to_stand"):
-                self._ref.add_forward_tilt(self._tilt[i])
+        events = self._transition_events(states, nonwear, f["time_ns"])
         # quiet standing seconds: fallback reference when no walking was seen yet
         quiet_stand = (states == STAND) & ep["static"] & (pw < 0.2)
         if quiet_stand.any() and self._ref.walk_n < self._ref.walking_min_s:
