@@ -97,7 +97,9 @@ def eval_hapt(n_folds: int, rotations: int, seed: int, log: bool = True) -> dict
                     analyze_file(csv, out, settings=settings, model=_load(model_path))
                     tab = read_epoch_table(out / "epochs.csv")
                     evs = _read_events(out / "events.csv")
-                    ours[name].add(truth, tab.activity.tolist(), trans, evs)
+                    ours[name].add(
+                        truth, tab.activity.tolist(), trans, evs, labelled_span=ex.labelled_span()
+                    )
                     bact, bev = baseline_classify(acc)
                     base[name].add(truth, bact, trans, bev)
                     if name == "as_recorded":
@@ -148,11 +150,12 @@ def print_hapt(res: dict[str, object]) -> None:
     print(f"{'metric':36s} {'ours':>8s} {'ours rot':>9s} {'baseline':>9s} {'base rot':>9s}  target")
     for k in keys:
         tgt = TARGETS.get(k)
+        # (the baseline has no labelled-span breakdown)
         vals = [
             ours["as_recorded"][k],
             ours["rotated"][k],
-            base["as_recorded"][k],
-            base["rotated"][k],
+            base["as_recorded"].get(k, float("nan")),
+            base["rotated"].get(k, float("nan")),
         ]
         flag = ""
         if tgt is not None:

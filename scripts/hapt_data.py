@@ -56,6 +56,13 @@ class Experiment:
             out[k0:k1] = lab
         return out.astype(str)
 
+    def labelled_span(self) -> tuple[float, float]:
+        """(start_s, end_s) from the first label's start to the last label's end."""
+        return (
+            float(self.labels[:, 1].min() - 1) / RATE_HZ,
+            float(self.labels[:, 2].max()) / RATE_HZ,
+        )
+
     def transitions(self) -> list[tuple[str, float, float]]:
         """(kind, start_s, end_s) of each labelled transition."""
         return [
@@ -101,6 +108,10 @@ class Scores:
     trans_found: dict[str, int] = field(default_factory=dict)  # labels matched
     trans_events: dict[str, int] = field(default_factory=dict)
     trans_correct: dict[str, int] = field(default_factory=dict)  # events matched
+    #: events within the labelled span of their recording (first label start to
+    #: last label end): outside it nobody recorded what the wearer did
+    trans_events_span: dict[str, int] = field(default_factory=dict)
+    trans_correct_span: dict[str, int] = field(default_factory=dict)
 
     def add(
         self,
@@ -109,6 +120,7 @@ class Scores:
         transitions: Iterable[tuple[str, float, float]],
         events: Iterable[tuple[float, str]],
         tol_s: float = 2.0,
+        labelled_span: tuple[float, float] | None = None,
     ) -> None:
         n = min(len(truth), len(pred))
         for t, p in zip(truth[:n], pred[:n], strict=True):
@@ -116,6 +128,7 @@ class Scores:
                 self.confusion[(t, p)] = self.confusion.get((t, p), 0) + 1
         trans = list(transitions)
         evs = list(events)
+        span = labelled_span
         for kind in {k for k, _, _ in trans} | {k for _, k in evs}:
             labs = sorted((s, e) for k, s, e in trans if k == kind)
             times = sorted(t for t, k in evs if k == kind)
@@ -136,6 +149,12 @@ class Scores:
             self.trans_found[kind] = self.trans_found.get(kind, 0) + found
             self.trans_events[kind] = self.trans_events.get(kind, 0) + len(times)
             self.trans_correct[kind] = self.trans_correct.get(kind, 0) + sum(used)
+            if span is not None:
+                inside = [span[0] - tol_s <= t <= span[1] + tol_s for t in times]
+                n_in = sum(inside)
+                ok_in = sum(u and i for u, i in zip(used, inside, strict=True))
+                self.trans_events_span[kind] = self.trans_events_span.get(kind, 0) + n_in
+                self.trans_correct_span[kind] = self.trans_correct_span.get(kind, 0) + ok_in
 
     def f1(self, cls: str) -> float:
         tp = self.confusion.get((cls, cls), 0)
@@ -160,6 +179,10 @@ class Scores:
             m = self.trans_events.get(kind, 0)
             out[f"{kind}_sensitivity"] = self.trans_found.get(kind, 0) / n if n else float("nan")
             out[f"{kind}_precision"] = self.trans_correct.get(kind, 0) / m if m else float("nan")
+            if kind in ("stand_to_sit", "sit_to_stand") and self.trans_events_span:
+                ms = self.trans_events_span.get(kind, 0)
+                ok = self.trans_correct_span.get(kind, 0)
+                out[f"{kind}_precision_in_labelled_span"] = ok / ms if ms else float("nan")
         return out
 
 
