@@ -40,7 +40,7 @@ def bench_state(quick: bool) -> list[Entry]:
     # tracemalloc slows the analysis several-fold: few wearers, a part of the day
     # (the day's epochs grow linearly: the note gives the growth per hour)
     n_wearers = 2
-    hours = 1.0 if quick else 3.0
+    hours = 1.0 if quick else 2.0
     live_s = 600
     rec = simulated_day(hours, seed=2)
     which, make = edge_wearer_factory()
@@ -83,6 +83,16 @@ def bench_state(quick: bool) -> list[Entry]:
     del wearers
     note = f"{which}; tracemalloc over {n_wearers} wearers"
     return [
+        Entry(
+            "memory.analysis_state_per_wearer",
+            max(live_an, end_an) / KIB,
+            "KiB",
+            target="<= 64 KiB",
+            ok=max(live_an, end_an) <= 64 * KIB,
+            note="WearerAnalyzer.state_nbytes: the streaming analysis' carried arrays "
+            "(filters, look-ahead, live sample buffer), the larger of after "
+            f"{live_s} s and after {day_s} s",
+        ),
         Entry(
             "memory.state_per_wearer_live",
             live / KIB,

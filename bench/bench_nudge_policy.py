@@ -11,13 +11,9 @@ The real-time sensor-to-skin latency is ``bench_nudge``.
 3. Delivery latency over the real Mosquitto: from ``deliver()`` to the
    broker's PUBACK for the app message (p50/p99 ms), beside a bare paho
    QoS 1 publish/PUBACK round trip on the same broker.
-4. End to end, in simulated sensor time: MetaMotion wearers who sit still
-   (10-min timer; each answers by walking, then sits again) through the BLE
-   simulator, the collector and the edge service. Latency = from the end of
-   the epoch whose samples complete the static time to the first motor write
-   at the simulated device (target p99 <= 2 s). Run with the analysis'
-   default settings and, side by side, with a low decision lag (20 s): the
-   nudge can only be as fast as the epochs it is decided from.
+The sensor-to-skin latency (threshold-crossing sample -> motor) is
+measured in real time by ``bench_nudge`` and, in simulated sensor time, by
+``tests/test_nudge_e2e.py`` (bound: 2 s).
 
 Needs the local services (``make services-up``) for 3; uses a throw-away
 topic root.
@@ -200,138 +196,5 @@ def _delivery_entries(quick: bool) -> list[Entry]:
     ]
 
 
-async def _e2e_latencies_s(
-    n_wearers: int, run_s: float, analysis: dict[str, int]
-) -> tuple[list[float], int]:
-    """Sensor-time latencies (s) from the threshold-crossing epoch's end to
-    the first haptic write, over every nudge of ``n_wearers`` still sitters."""
-    from collector.collector import Collector
-    from collector.config import CollectorConfig
-    from collector.timing import as_clock
-    from firmware_sim.ble import VirtualAir
-    from firmware_sim.clock import SimClock
-    from firmware_sim.devices import HapticEvent, MetaMotionDevice
-    from firmware_sim.simulator import WearerStream
-    from firmware_sim.wearer import NudgeResponse
-    from postmon.bus.base import InProcessBus
-    from postmon.config import Config, SensorPairing
-    from postmon.service import EdgeService, run_edge
-    from tests.nudge_scenario import still_sitter
-
-    class _Null:  # the store is measured elsewhere: keep it out of this loop
-        def __getattr__(self, name: str) -> object:
-            return lambda *a, **k: True
-
-    rate = 25.0
-    cfg = Config(
-        site="bench",
-        analysis=dict(analysis),
-        nudges={"timezone": "UTC", "static_timer_min": 10},
-    )
-    response = NudgeResponse(probability=1.0, delay_median_s=15.0, delay_gsd=1.5, walk_share=1.0)
-    felt: dict[str, list[int]] = {}
-    async with VirtualAir(SimClock.virtual()) as air:
-        pairings = []
-        for i in range(n_wearers):
-            stream = WearerStream(
-                still_sitter(240.0, run_s, 600.0),
-                seed=10 + i,
-                duration_s=run_s + 840.0,
-                device="metamotion",
-                rate_hz=rate,
-                mounting="typical",
-                response=response,
-            )
-            dev = await air.add_device("metamotion", stream)
-            assert isinstance(dev, MetaMotionDevice)
-            wearer = f"b{i:02d}"
-            felt[wearer] = []
-
-            def on_haptic(
-                _d: MetaMotionDevice,
-                e: HapticEvent,
-                w: str = wearer,
-                st: WearerStream = stream,
-            ) -> None:
-                if not felt[w] or e.t_ns - felt[w][-1] > 30 * NS_PER_S:
-                    felt[w].append(e.t_ns)
-                    st.nudge(st.time_s)
-
-            dev.add_haptic_listener(on_haptic)
-            pairings.append(SensorPairing(dev.address, wearer, site="bench", device="metamotion"))
-        clock = as_clock(air.clock)
-        service: EdgeService | None = None
-
-        async def sink(batch: object) -> None:
-            assert service is not None
-            await service.on_batch(batch)  # type: ignore[arg-type]
-
-        collector = Collector(
-            pairings,
-            sink,
-            config=CollectorConfig(rate_hz=rate),
-            clock=clock,
-            backend=air.client_backend,
-            scanner_backend=air.scanner_backend,
-        )
-        service = EdgeService(cfg, InProcessBus(_Null()), haptic=collector)  # type: ignore[arg-type]
-        await run_edge(service, collector, clock=clock, duration_s=run_s, install_signals=False)
-    lat = []
-    for rep in service.delivery.reports:
-        times = [t for t in felt[rep.nudge.wearer_id] if t >= rep.nudge.time_ns]
-        if rep.haptic and times:
-            lat.append((times[0] - rep.nudge.time_ns) / NS_PER_S)
-    return lat, len(service.delivery.reports)
-
-
-def _e2e_entries(quick: bool) -> list[Entry]:
-    n, run_s = (2, 30 * 60.0) if quick else (3, 45 * 60.0)
-    variants: dict[str, dict[str, float]] = {
-        "default": {},
-        "low_lag": {
-            "decision_lag_s": 20,
-            "commit_block_s": 1,
-            "nonwear_min_s": 15,
-            "stream_buffer_s": 0,
-        },
-    }
-    results = {k: asyncio.run(_e2e_latencies_s(n, run_s, v)) for k, v in variants.items()}
-    out = []
-    base_lat = results["default"][0]
-    for label, (lat, sent) in results.items():
-        if not lat:
-            out.append(
-                Entry(
-                    f"e2e_felt_p99_s_{label}",
-                    float("nan"),
-                    "s",
-                    ok=False,
-                    note=f"no nudge felt ({sent} sent)",
-                )
-            )
-            continue
-        settings = ", ".join(f"{k}={v:g}" for k, v in variants[label].items()) or "defaults"
-        p50, p99 = float(np.percentile(lat, 50)), float(np.percentile(lat, 99))
-        b99 = float(np.percentile(base_lat, 99)) if label != "default" and base_lat else None
-        out.append(
-            Entry(
-                f"e2e_felt_p99_s_{label}",
-                p99,
-                "s (sensor time)",
-                baseline_name="analysis defaults" if b99 is not None else None,
-                baseline_value=b99,
-                ratio=(b99 / p99) if b99 else None,
-                target="p99 <= 2 s from the threshold-crossing sample to the motor",
-                ok=p99 <= 2.0,
-                note=(
-                    f"p50 {p50:.1f} s over {len(lat)} nudges felt ({sent} sent), "
-                    f"{n} MetaMotion wearers x {run_s / 60:.0f} min; analysis {settings}"
-                ),
-            )
-        )
-        out.append(Entry(f"e2e_felt_p50_s_{label}", p50, "s (sensor time)"))
-    return out
-
-
 def run(quick: bool = False) -> list[Entry]:
-    return _policy_entries(quick) + _delivery_entries(quick) + _e2e_entries(quick)
+    return _policy_entries(quick) + _delivery_entries(quick)
