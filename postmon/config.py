@@ -367,6 +367,22 @@ def _env_port(name: str, default: int) -> int:
     return port
 
 
+def _follow_local_services(cfg: Config) -> Config:
+    """Clients left at the local services' default address follow moved ports.
+
+    ``postmon services up`` honours ``POSTMON_SERVICES_*_PORT``; a config that
+    does not name another broker or database (the defaults) then talks to
+    those servers, not to the default ports where nothing of ours may run.
+    """
+    svc = cfg.services
+    mqtt, influx = cfg.mqtt, cfg.influxdb
+    if (mqtt.host, mqtt.port) == ("127.0.0.1", DEFAULT_MQTT_PORT):
+        mqtt = dataclasses.replace(mqtt, port=svc.mqtt_port)
+    if influx.url == f"http://127.0.0.1:{DEFAULT_INFLUX_PORT}":
+        influx = dataclasses.replace(influx, url=f"http://127.0.0.1:{svc.influx_port}")
+    return dataclasses.replace(cfg, mqtt=mqtt, influxdb=influx)
+
+
 def _apply_env(cfg: Config) -> Config:
     svc = cfg.services
     env = SERVICE_PORT_ENV
@@ -377,6 +393,7 @@ def _apply_env(cfg: Config) -> Config:
         influx_rpc_port=_env_port(env["influx_rpc_port"], svc.influx_rpc_port),
     )
     cfg = dataclasses.replace(cfg, services=svc)
+    cfg = _follow_local_services(cfg)
     influx_pw = read_secret("POSTMON_INFLUX_PASSWORD") or cfg.influxdb.password
     influx_token = read_secret("POSTMON_INFLUX_TOKEN") or cfg.influxdb.token
     mqtt_pw = read_secret("POSTMON_MQTT_PASSWORD") or cfg.mqtt.password

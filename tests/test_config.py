@@ -78,3 +78,23 @@ def test_service_ports_from_environment(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("POSTMON_SERVICES_MQTT_PORT", "nope")
     with pytest.raises(ConfigError, match="POSTMON_SERVICES_MQTT_PORT='nope'"):
         load_config(None)
+
+
+def test_default_clients_follow_moved_local_services(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("POSTMON_SERVICES_MQTT_PORT", "28831")
+    monkeypatch.setenv("POSTMON_SERVICES_INFLUX_PORT", "28087")
+    monkeypatch.delenv("POSTMON_INFLUX_URL", raising=False)
+    cfg = load_config(None)
+    assert (cfg.mqtt.host, cfg.mqtt.port) == ("127.0.0.1", 28831)
+    assert cfg.influxdb.url == "http://127.0.0.1:28087"
+    # a config naming other servers keeps them
+    other = tmp_path / "other.toml"
+    other.write_text(
+        '[mqtt]\nhost = "broker.clinic.lan"\n[influxdb]\nurl = "https://tsdb.clinic.lan:8086"\n',
+        encoding="utf-8",
+    )
+    cfg = load_config(other)
+    assert (cfg.mqtt.host, cfg.mqtt.port) == ("broker.clinic.lan", 18830)
+    assert cfg.influxdb.url == "https://tsdb.clinic.lan:8086"
