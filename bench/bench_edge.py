@@ -23,6 +23,9 @@ import numpy as np
 from bench.bench_ble import KINDS_10, RATES, _stream
 from bench.common import Entry
 
+#: most samples one notification carries (WitMotion: 12 frames at MTU 247)
+IN_FLIGHT_MAX = 12
+
 
 async def _collector_stream(kinds: list[str], sensor_s: float) -> tuple[float, int, int]:
     """Wall seconds, notifications and samples over ``sensor_s`` of streaming."""
@@ -78,7 +81,9 @@ async def _collector_stream(kinds: list[str], sensor_s: float) -> tuple[float, i
         collector.request_stop()
         await run
         sent = sum(d.stats.samples_sent for d in devs)
-    if got[0] != sent:
+    # every sample must arrive, except a last notification per sensor that was
+    # still on air when the collector disconnected (sent, never received)
+    if not 0 <= sent - got[0] <= IN_FLIGHT_MAX * len(devs):
         raise RuntimeError(f"the collector delivered {got[0]} of {sent} samples sent")
     return wall, n1 - n0, s1 - s0
 

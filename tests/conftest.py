@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import queue
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -17,6 +18,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
 
 from postmon.config import DEFAULT_INFLUX_PORT, DEFAULT_MQTT_PORT
@@ -118,3 +120,20 @@ def private_services(tmp_path: Path) -> Iterator[object]:
         yield svc
     finally:
         svc.down(log=lambda _msg: None)
+
+
+@pytest.fixture
+def inbox(mqtt_prefix: str) -> Iterator[queue.Queue[mqtt.MQTTMessage]]:
+    """What a phone app subscribed to every wearer's nudges under the test's prefix receives."""
+    got: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
+    ready: queue.Queue[int] = queue.Queue()
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    c.on_message = lambda _c, _u, m: got.put(m)
+    c.on_subscribe = lambda *_a: ready.put(1)
+    c.on_connect = lambda cl, *_a: cl.subscribe(f"{mqtt_prefix}/+/+/nudges", qos=1)
+    c.connect("127.0.0.1", MQTT_PORT)
+    c.loop_start()
+    ready.get(timeout=10)
+    yield got
+    c.disconnect()
+    c.loop_stop()

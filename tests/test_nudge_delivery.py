@@ -9,10 +9,8 @@ import json
 import queue
 import re
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
 
 from analysis.contracts import NS_PER_S
@@ -245,23 +243,6 @@ class FakeMotor:
             raise OSError("link lost")
         self.played.append((wearer_id, pattern))
         return True
-
-
-@pytest.fixture
-def inbox(mqtt_prefix: str) -> Iterator[queue.Queue[mqtt.MQTTMessage]]:
-    """Messages on every nudge topic under the test's prefix."""
-    got: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
-    ready = queue.Queue[int]()
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    c.on_message = lambda _c, _u, m: got.put(m)
-    c.on_subscribe = lambda *_a: ready.put(1)
-    c.on_connect = lambda cl, *_a: cl.subscribe(f"{mqtt_prefix}/+/+/nudges", qos=1)
-    c.connect("127.0.0.1", MQTT_PORT)
-    c.loop_start()
-    ready.get(timeout=10)
-    yield got
-    c.disconnect()
-    c.loop_stop()
 
 
 def _mqtt_cfg(prefix: str) -> MqttConfig:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import queue
-from collections.abc import Iterator
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -50,23 +49,6 @@ RUN_S = 40 * 60.0
 #: the requirement: felt within this (sensor time) after the second that
 #: completes the static timer
 FELT_WITHIN_S = 2.0
-
-
-@pytest.fixture
-def inbox(mqtt_prefix: str) -> Iterator[queue.Queue[mqtt.MQTTMessage]]:
-    """What a phone app subscribed to the wearer's nudges receives."""
-    got: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
-    ready: queue.Queue[int] = queue.Queue()
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    c.on_message = lambda _c, _u, m: got.put(m)
-    c.on_subscribe = lambda *_a: ready.put(1)
-    c.on_connect = lambda cl, *_a: cl.subscribe(f"{mqtt_prefix}/+/+/nudges", qos=1)
-    c.connect("127.0.0.1", MQTT_PORT)
-    c.loop_start()
-    ready.get(timeout=10)
-    yield got
-    c.disconnect()
-    c.loop_stop()
 
 
 async def test_still_wearer_feels_one_nudge_and_answers_it(

@@ -145,6 +145,19 @@ def test_run_until_sigterm_loses_nothing(
     assert stored == produced
 
 
+def _run_config(cfg: Path) -> subprocess.CompletedProcess[str]:
+    """``postmon run --config CFG`` as a user runs it (expected to stop at start-up)."""
+    return subprocess.run(
+        [sys.executable, "-m", "postmon", "run", "--config", str(cfg)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=60,
+        check=False,
+    )
+
+
 @pytest.mark.parametrize(
     ("rows", "message"),
     [
@@ -158,15 +171,7 @@ def test_run_until_sigterm_loses_nothing(
 def test_simulated_pairing_rows_are_checked(tmp_path: Path, rows: str, message: str) -> None:
     cfg = tmp_path / "c.toml"
     cfg.write_text("[[sensors]]\n" + rows)
-    proc = subprocess.run(
-        [sys.executable, "-m", "postmon", "run", "--config", str(cfg)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        timeout=60,
-        check=False,
-    )
+    proc = _run_config(cfg)
     assert proc.returncode == 2
     assert message in proc.stderr
 
@@ -177,14 +182,6 @@ def test_simulated_and_real_rows_do_not_mix(tmp_path: Path) -> None:
         '[[sensors]]\naddress = "a"\nwearer = "w-1"\ndevice = "witmotion"\nsimulate = "nurse"\n'
         '[[sensors]]\naddress = "C4:4F:33:12:34:56"\nwearer = "v-2"\n'
     )
-    proc = subprocess.run(
-        [sys.executable, "-m", "postmon", "run", "--config", str(cfg)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        timeout=60,
-        check=False,
-    )
+    proc = _run_config(cfg)
     assert proc.returncode == 2
     assert "mixes simulated and real sensors (C4:4F:33:12:34:56 are real)" in proc.stderr
