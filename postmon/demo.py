@@ -81,8 +81,8 @@ class DemoSettings:
     haptic_hours:
         Sensor hours of the MetaMotion wearer; None: ``hours``. Its link
         costs about five times the CPU of the others per hour (3 samples
-        per 20-byte notification, acceleration and rotation apart), so by
-        default it streams half a day and the demo fits a few minutes.
+        per 20-byte notification, acceleration and rotation apart); a
+        shorter day for it shortens the whole run.
     processes:
         Edge processes the wearers are split over; 0: one per CPU core.
     ingest_workers:
@@ -99,7 +99,7 @@ class DemoSettings:
     wearers: int = 5
     hours: float = 8.0
     rate_hz: float = 25.0
-    haptic_hours: float | None = 4.0
+    haptic_hours: float | None = None
     processes: int = 0
     ingest_workers: int = 2
     seed: int = 7

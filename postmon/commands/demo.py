@@ -47,9 +47,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--haptic-hours",
         type=float,
-        default=4.0,
+        default=None,
         help="sensor hours of the MetaMotion wearer, whose link costs ~5x the CPU of the "
-        "others per hour (default 4: half a day, so the demo fits a few minutes)",
+        "others per hour (default: --hours, a full day; 4 halves its share of the run)",
     )
     p.add_argument(
         "--rate",
