@@ -197,14 +197,13 @@ async def _edge(
     cfg: Config, plans: Sequence[WearerPlan], start_ns: int, index: int, out: Any
 ) -> _EdgeDone:
     """One edge process: its wearers' sensors, collector, analysis and nudges."""
-    from collector.collector import Collector
     from collector.timing import as_clock
     from firmware_sim.ble import AirConfig, VirtualAir
     from firmware_sim.clock import SimClock
     from postmon.bus.mqtt import MqttPublisher
     from postmon.commands.collect import add_simulated_wearer, collector_config
     from postmon.commands.run import nudge_publisher
-    from postmon.service import EdgeService, run_edge
+    from postmon.service import run_edge, wire_edge
 
     ccfg = collector_config(cfg)
     edge_id = f"demo-edge-{index + 1}"
@@ -232,31 +231,16 @@ async def _edge(
                 )
             _wire_nudge_responses(air)
             clock = as_clock(sim_clock)
-            service: EdgeService | None = None
-
-            async def sink(batch: Any) -> None:
-                assert service is not None
-                await service.on_batch(batch)
-
-            async def status_sink(statuses: Any) -> None:
-                assert service is not None
-                await service.on_status(statuses)
-
-            collector = Collector(
+            service, collector = wire_edge(
+                cfg,
+                bus,
                 pairings,
-                sink,
+                nudge_publisher=nudge_publisher(cfg, stack, f"{edge_id}-nudges"),
                 config=ccfg,
                 clock=clock,
                 backend=air.client_backend,
                 scanner_backend=air.scanner_backend,
-                status_sink=status_sink,
                 seed=plans[0].seed,
-            )
-            service = EdgeService(
-                cfg,
-                bus,
-                haptic=collector,
-                nudge_publisher=nudge_publisher(cfg, stack, f"{edge_id}-nudges"),
             )
             longest_s = max(p.hours for p in plans) * 3600.0
             tasks = [

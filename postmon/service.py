@@ -232,6 +232,37 @@ class EdgeService:
             await asyncio.to_thread(self.bus.flush, 60.0)
 
 
+def wire_edge(
+    cfg: Config,
+    bus: Bus,
+    pairings: Sequence[Any],
+    *,
+    nudge_publisher: Any | None = None,
+    **collector_kwargs: Any,
+) -> tuple[EdgeService, Any]:
+    """A collector feeding a new ``EdgeService``, which nudges through it.
+
+    The two refer to each other (batches and statuses flow in, haptic
+    commands flow back), so they are built together here. ``collector_kwargs``
+    go to ``collector.collector.Collector`` (config, clock, backends, seed).
+    """
+    from collector.collector import Collector
+
+    service: EdgeService | None = None
+
+    async def sink(batch: Any) -> None:
+        assert service is not None
+        await service.on_batch(batch)
+
+    async def status_sink(statuses: Any) -> None:
+        assert service is not None
+        await service.on_status(statuses)
+
+    collector = Collector(pairings, sink, status_sink=status_sink, **collector_kwargs)
+    service = EdgeService(cfg, bus, haptic=collector, nudge_publisher=nudge_publisher)
+    return service, collector
+
+
 async def run_edge(
     service: EdgeService,
     collector: Any,

@@ -96,14 +96,13 @@ def nudge_publisher(cfg: Config, stack: contextlib.ExitStack, name: str = "") ->
 
 
 async def _run(args: argparse.Namespace, cfg: Config, duration_s: float | None) -> int:
-    from collector.collector import Collector
     from collector.timing import SYSTEM_CLOCK, Clock, as_clock
     from postmon.commands.collect import (
         add_simulated_sensors,
         add_simulated_wearer,
         collector_config,
     )
-    from postmon.service import EdgeService, run_edge
+    from postmon.service import run_edge, wire_edge
 
     with contextlib.ExitStack() as stack:
         async with contextlib.AsyncExitStack() as astack:
@@ -136,28 +135,16 @@ async def _run(args: argparse.Namespace, cfg: Config, duration_s: float | None) 
                     ]
                 backend, scanner_backend = air.client_backend, air.scanner_backend
                 clock = as_clock(sim_clock)
-            service: EdgeService | None = None
-
-            async def sink(batch: Any) -> None:
-                assert service is not None
-                await service.on_batch(batch)
-
-            async def status_sink(statuses: Any) -> None:
-                assert service is not None
-                await service.on_status(statuses)
-
-            collector = Collector(
+            service, collector = wire_edge(
+                cfg,
+                bus,
                 pairings,
-                sink,
+                nudge_publisher=nudge_publisher(cfg, stack),
                 config=collector_config(cfg),
                 clock=clock,
                 backend=backend,
                 scanner_backend=scanner_backend,
-                status_sink=status_sink,
                 seed=args.seed,
-            )
-            service = EdgeService(
-                cfg, bus, haptic=collector, nudge_publisher=nudge_publisher(cfg, stack)
             )
             log.info("running: %d sensor(s), transport %s", len(pairings), cfg.transport)
             await run_edge(service, collector, clock=clock, duration_s=duration_s)
