@@ -132,14 +132,13 @@ class _NullSink:
 async def _live(
     n_wearers: int, seeds: tuple[int, ...]
 ) -> tuple[list[dict[str, float]], dict[str, Any]]:
-    from collector.collector import Collector
     from collector.timing import as_clock
     from firmware_sim.ble import VirtualAir
     from firmware_sim.clock import SimClock
     from postmon.bus.base import InProcessBus
     from postmon.commands.collect import collector_config
     from postmon.config import Config, SensorPairing
-    from postmon.service import EdgeService
+    from postmon.service import wire_edge
 
     rec_start_ns = 1_704_700_800 * NS_PER_S
     wins = _windows(rec_start_ns, n_wearers, seeds)
@@ -159,22 +158,16 @@ async def _live(
             pairings.append(
                 SensorPairing(dev.address, f"n{i:02d}", site=cfg.site, device="metamotion")
             )
-        service: EdgeService | None = None
-
-        async def sink(batch: Any) -> None:
-            assert service is not None
-            await service.on_batch(batch)
-
-        collector = Collector(
+        service, collector = wire_edge(
+            cfg,
+            InProcessBus(_NullSink()),
             pairings,
-            sink,
             config=collector_config(cfg),
             clock=as_clock(clock),
             backend=air.client_backend,
             scanner_backend=air.scanner_backend,
             seed=1,
         )
-        service = EdgeService(cfg, InProcessBus(_NullSink()), haptic=collector)
         decided: dict[str, int] = {}  # nudge id -> sensor time deliver() was called
         deliver = service.delivery.deliver
 

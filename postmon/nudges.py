@@ -43,9 +43,7 @@ from analysis.contracts import NS_PER_S
 from analysis.nudge import (
     NUDGE_REASONS,
     Nudge,
-    NudgeDecisions,
     NudgeOutcome,
-    NudgePolicy,
     NudgeSettings,
 )
 from collector.haptics import PATTERN_GENTLE, PATTERN_STRONGER, VibrationPattern
@@ -650,48 +648,6 @@ def load_nudge_config(table: Mapping[str, Any]) -> NudgeConfig:
     return cfg
 
 
-# ------------------------------------------------------------------- service
-
-
-class NudgeService:
-    """Per-wearer policies plus delivery: what the collector host runs.
-
-    ``on_epochs`` feeds a wearer's new epochs to their policy, delivers each
-    nudge (haptic and MQTT at once) and records outcomes. Call it from the
-    event loop that owns the BLE sessions.
-    """
-
-    def __init__(self, cfg: NudgeConfig, delivery: NudgeDelivery) -> None:
-        self.cfg = cfg
-        self.delivery = delivery
-        self._policies: dict[str, NudgePolicy] = {}
-        self.outcomes: list[NudgeOutcome] = []
-        self._outcomes_max = 1024
-
-    def policy(self, wearer_id: str) -> NudgePolicy:
-        p = self._policies.get(wearer_id)
-        if p is None:
-            p = NudgePolicy(wearer_id, self.cfg.settings_for(wearer_id), self.cfg.tzinfo)
-            self._policies[wearer_id] = p
-        return p
-
-    async def on_epochs(self, wearer_id: str, epochs: Any) -> NudgeDecisions:
-        if not self.cfg.enabled:
-            return NudgeDecisions()
-        out = self.policy(wearer_id).feed(epochs)
-        for nudge in out.nudges:
-            await self.delivery.deliver(nudge)
-        for outcome in out.outcomes:
-            self.delivery.record_outcome(outcome)
-            self.outcomes.append(outcome)
-        del self.outcomes[: -self._outcomes_max]
-        return out
-
-    def snooze(self, wearer_id: str, at_ns: int, duration_s: float | None = None) -> None:
-        """The wearer pressed snooze (in the app, or a button on the sensor)."""
-        self.policy(wearer_id).snooze(at_ns, duration_s)
-
-
 __all__ = [
     "CHANNEL_HAPTIC",
     "CHANNEL_MQTT",
@@ -705,7 +661,6 @@ __all__ = [
     "NudgeDelivery",
     "NudgeMessage",
     "NudgePublisher",
-    "NudgeService",
     "NudgeStore",
     "PahoNudgePublisher",
     "load_nudge_config",

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from analysis.contracts import NS_PER_S
-from analysis.nudge import Nudge, NudgeOutcome, NudgeSettings
+from analysis.nudge import Nudge, NudgeOutcome, NudgePolicy, NudgeSettings
 from collector.haptics import (
     PATTERN_GENTLE,
     PATTERN_STRONGER,
@@ -30,7 +30,6 @@ from postmon.errors import ConfigError, InputError
 from postmon.nudges import (
     NudgeDelivery,
     NudgeMessage,
-    NudgeService,
     PahoNudgePublisher,
     load_nudge_config,
     message_text,
@@ -338,19 +337,24 @@ async def test_unconfirmed_delivery_is_recorded_as_such() -> None:
 
 
 @pytest.mark.integration
-async def test_service_end_to_end_over_mqtt(
+async def test_policy_to_mqtt_and_store_end_to_end(
     mqtt_prefix: str, inbox: queue.Queue, influx_db: str, tmp_path: Path
 ) -> None:
     cfg = load_nudge_config({"timezone": "UTC"})
     icfg = InfluxConfig(url=INFLUX_URL, database=influx_db, spool_dir=tmp_path / "spool")
     with PahoNudgePublisher(_mqtt_cfg(mqtt_prefix)) as pub, Writer(icfg) as store:
-        svc = NudgeService(
-            cfg,
-            NudgeDelivery(site="clinic-a", topic_root=mqtt_prefix, publisher=pub, store=store),
+        # the policy decides from epochs; the delivery sends and records
+        policy = NudgePolicy("p017", cfg.settings_for("p017"), cfg.tzinfo)
+        delivery = NudgeDelivery(
+            site="clinic-a", topic_root=mqtt_prefix, publisher=pub, store=store
         )
         day = epochs(still(33), (120, WALK, False))  # sits 33 min, then walks
         for k in range(0, day.shape[0], 60):  # a minute at a time
-            await svc.on_epochs("p017", day[k : k + 60])
+            out = policy.feed(day[k : k + 60])
+            for n in out.nudges:
+                await delivery.deliver(n)
+            for outcome in out.outcomes:
+                delivery.record_outcome(outcome)
         assert store.flush()
     msg = NudgeMessage.from_json(inbox.get(timeout=5).payload)
     assert (msg.time_ns, msg.level, msg.static_min) == (T0 + 30 * MIN, 1, 30.0)

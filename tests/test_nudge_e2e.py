@@ -19,7 +19,6 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from analysis.contracts import NS_PER_S
-from collector.collector import Collector
 from collector.config import CollectorConfig
 from collector.haptics import PATTERN_GENTLE
 from collector.timing import as_clock
@@ -31,7 +30,7 @@ from firmware_sim.wearer import NudgeResponse
 from postmon.bus.base import InProcessBus
 from postmon.config import Config, InfluxConfig, MqttConfig, SensorPairing
 from postmon.nudges import NudgeMessage, PahoNudgePublisher
-from postmon.service import EdgeService, run_edge
+from postmon.service import run_edge, wire_edge
 from postmon.store.reader import Reader
 from postmon.store.writer import Writer
 from tests.conftest import INFLUX_URL, MQTT_PORT
@@ -96,21 +95,16 @@ async def test_still_wearer_feels_one_nudge_and_answers_it(
 
             dev.add_haptic_listener(on_haptic)
             clock = as_clock(sim_clock)
-            service: EdgeService | None = None
-
-            async def sink(batch: object) -> None:
-                assert service is not None
-                await service.on_batch(batch)  # type: ignore[arg-type]
-
-            collector = Collector(
+            service, collector = wire_edge(
+                cfg,
+                InProcessBus(writer),
                 [SensorPairing(dev.address, "w01", site="clinic-a", device="metamotion")],
-                sink,
+                nudge_publisher=pub,
                 config=CollectorConfig(rate_hz=RATE_HZ),
                 clock=clock,
                 backend=air.client_backend,
                 scanner_backend=air.scanner_backend,
             )
-            service = EdgeService(cfg, InProcessBus(writer), haptic=collector, nudge_publisher=pub)
             await run_edge(service, collector, clock=clock, duration_s=RUN_S, install_signals=False)
             rec = dev.streams[0]
         assert writer.flush()
