@@ -40,6 +40,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from analysis.contracts import NS_PER_S
+from analysis.live import NudgeCheck
 from analysis.nudge import (
     NUDGE_REASONS,
     Nudge,
@@ -549,9 +550,33 @@ class NudgeDelivery:
             self._sent[nudge_id] = (wearer_id, rec)
             self._write(wearer_id, rec)
 
+    def record_check(self, wearer_id: str, check: NudgeCheck) -> NudgeRecord | None:
+        """Rewrite a sent nudge's record with the smoothed analysis' verdict.
+
+        ``confirmed`` checks set ``confirmed=True`` (with the offset),
+        ``live_only`` ones ``confirmed=False``. A ``smoothed_only`` check has
+        no sent nudge to annotate (it is counted and logged by the caller);
+        neither has a check for a nudge this host no longer remembers.
+        """
+        if check.kind == "smoothed_only":
+            return None
+        sent = self._sent.get(check.nudge_id)
+        if sent is None:
+            return None
+        confirmed = check.kind == "confirmed"
+        rec = replace(
+            sent[1],
+            confirmed=confirmed,
+            confirm_offset_s=check.offset_s if confirmed else None,
+        )
+        self._sent[check.nudge_id] = (sent[0], rec)
+        self._write(wearer_id, rec)
+        return rec
+
     def record_outcome(self, outcome: NudgeOutcome) -> NudgeRecord:
         """Rewrite the nudge's record with whether (and how fast) the wearer moved."""
-        sent = self._sent.pop(outcome.nudge_id, None)
+        # kept (bounded) after the outcome: the smoothed analysis' check may come later
+        sent = self._sent.get(outcome.nudge_id)
         channel = sent[1].channel if sent is not None else self._label(outcome.wearer_id)
         rec = NudgeRecord(
             time_ns=outcome.time_ns,

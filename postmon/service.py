@@ -203,6 +203,7 @@ class EdgeService:
                 check.level,
                 check.time_ns,
             )
+        self.delivery.record_check(view.wearer, check)
         self.nudge_checks.append(check)
         del self.nudge_checks[: -self._checks_max]
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from analysis.contracts import NS_PER_S
+from analysis.live import NudgeCheck
 from analysis.nudge import Nudge, NudgeOutcome, NudgePolicy, NudgeSettings
 from collector.haptics import (
     PATTERN_GENTLE,
@@ -88,7 +89,8 @@ def test_message_json_exact_bytes_and_round_trip() -> None:
         f'"nudge_id":"p017:static:{t}","reason":"static","schema":"postmon.nudge",'
         f'"site":"clinic-a","static_min":50.0,"time":"2026-01-05T09:30:00.000Z",'
         f'"time_ns":{t},"version":1,"wearer":"p017"}},'
-        f'"nudges":[{{"answered":null,"channel":"haptic+mqtt","delivered":null,"level":2,'
+        f'"nudges":[{{"answered":null,"channel":"haptic+mqtt","confirm_offset_s":null,'
+        f'"confirmed":null,"delivered":null,"level":2,'
         f'"nudge_id":"p017:static:{t}","reason":"static","response_delay_s":null,'
         f'"static_min":50.0,"time_ns":{t}}}],"v":1}}'
     )
@@ -283,14 +285,31 @@ async def test_delivery_to_motor_mqtt_and_store(
         d.record_outcome(
             NudgeOutcome(n1.nudge_id, "p017", n1.time_ns, "static", 1, True, 95.0, n1.time_ns)
         )
+        # the smoothed analysis agreed with the first (after its outcome), not the second
+        d.record_check("p017", NudgeCheck("confirmed", n1.nudge_id, n1.time_ns, "static", 1, 12.0))
+        d.record_check("p020", NudgeCheck("live_only", n2.nudge_id, n2.time_ns, "static", 2))
+        # a nudge only the smoothed analysis would have sent is not a sent nudge
+        assert d.record_check("p017", NudgeCheck("smoothed_only", "x", T0, "static", 1)) is None
         assert store.flush()
     with Reader(cfg) as r:
         recs = r.nudges("p017", T0, T0 + 3600 * S)
         assert recs == [
-            NudgeRecord(n1.time_ns, n1.nudge_id, "static", "haptic+mqtt", 1, 30.0, True, True, 95.0)
+            NudgeRecord(
+                n1.time_ns,
+                n1.nudge_id,
+                "static",
+                "haptic+mqtt",
+                1,
+                30.0,
+                True,
+                True,
+                95.0,
+                True,
+                12.0,
+            )
         ]
         assert r.nudges("p020", T0, T0 + 3600 * S) == [
-            NudgeRecord(n2.time_ns, n2.nudge_id, "static", "mqtt", 2, 50.0, True, None, None)
+            NudgeRecord(n2.time_ns, n2.nudge_id, "static", "mqtt", 2, 50.0, True, None, None, False)
         ]
 
 

@@ -160,3 +160,6 @@ async def test_still_wearer_feels_one_nudge_and_answers_it(
     assert stored.response_delay_s is not None
     # the provisional movement places the start of the break within seconds
     assert abs(stored.response_delay_s - truth_delay_s) <= 10.0, (stored, truth_delay_s)
+    # and the smoothed analysis' verdict is stored with it
+    (check,) = service.nudge_checks
+    assert (stored.confirmed, stored.confirm_offset_s) == (True, round(check.offset_s or 0.0, 1))

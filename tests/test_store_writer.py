@@ -50,7 +50,11 @@ def _one_of_everything(w: Writer, t0: int) -> dict:
         Event(t0 + 9 * S_NS, "sustained_flexion", 75.5, {"mean_flexion_deg": 31.25, "value": 2.5}),
         Event(t0 + 11 * S_NS, "sit_to_stand"),
     ]
-    nudges = [NudgeRecord(t0 + 60 * S_NS, "n-1", "static", "haptic", 1, 30.5, True, True, 42.25)]
+    nudges = [
+        NudgeRecord(
+            t0 + 60 * S_NS, "n-1", "static", "haptic", 1, 30.5, True, True, 42.25, True, -3.0
+        )
+    ]
     daily = make_summary(date="2024-03-05")
     status = [
         DeviceStatus(t0 + 3 * S_NS, "AA:BB:CC:00:00:01", "metamotion", True, 87.5, 50.0, 3, 1, 2)

@@ -595,6 +595,8 @@ def nudge_values(n: NudgeRecord) -> dict[str, Any]:
         "delivered": n.delivered,
         "answered": n.answered,
         "response_delay_s": n.response_delay_s,
+        "confirmed": n.confirmed,
+        "confirm_offset_s": n.confirm_offset_s,
     }
 
 

@@ -257,6 +257,8 @@ class Reader:
                     delivered=rec.get("delivered"),
                     answered=rec.get("answered"),
                     response_delay_s=rec.get("response_delay_s"),
+                    confirmed=rec.get("confirmed"),
+                    confirm_offset_s=rec.get("confirm_offset_s"),
                 )
             )
         out.sort(key=lambda n: n.time_ns)

@@ -34,6 +34,10 @@ class NudgeRecord:
     delivered: bool | None = None
     answered: bool | None = None
     response_delay_s: float | None = None
+    #: the smoothed (decided-epoch) analysis would have sent it too
+    confirmed: bool | None = None
+    #: smoothed minus live decision time, s (confirmed only)
+    confirm_offset_s: float | None = None
 
     @classmethod
     def from_event(cls, event: Event) -> NudgeRecord:
@@ -63,6 +67,8 @@ class NudgeRecord:
             delivered=opt_bool("delivered"),
             answered=opt_bool("answered"),
             response_delay_s=opt_float("response_delay_s"),
+            confirmed=opt_bool("confirmed"),
+            confirm_offset_s=opt_float("confirm_offset_s"),
         )
 
 

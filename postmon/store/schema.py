@@ -148,6 +148,15 @@ NUDGE = Measurement(
         FieldSpec("delivered", "boolean", "", "the channel confirmed delivery"),
         FieldSpec("answered", "boolean", "", "the wearer broke the static period in time"),
         FieldSpec("response_delay_s", "float", "s", "sent to the break (answered only)", 3),
+        FieldSpec(
+            "confirmed",
+            "boolean",
+            "",
+            "the smoothed analysis (decided epochs, seconds later) would have sent it too",
+        ),
+        FieldSpec(
+            "confirm_offset_s", "float", "s", "smoothed minus live decision time (confirmed)", 1
+        ),
     ),
     precision="ms",
     doc="One point per nudge; rewritten (same series + time) as delivery/answer arrive.",
