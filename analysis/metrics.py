@@ -12,7 +12,9 @@ summary functions reuse it.
 
 from __future__ import annotations
 
+import copy
 import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -271,37 +273,99 @@ def daily_summary(
     events : events of the same period (transitions and static periods are used)
     date : the day's label (YYYY-MM-DD, wearer's local day)
     settings : thresholds (stored in ``DailySummary.settings``)
+
+    See Also
+    --------
+    DailyAccumulator : the same numbers from epochs pushed in chunks, in
+        bounded memory (APDF percentiles to within ``APDF_BIN_DEG / 2``)
     """
     s = settings or AnalysisSettings()
     act = epochs["activity"].astype(np.int64)
     worn = act != _NONWEAR
-    wear_s = float(worn.sum())
-    wear_h = wear_s / 3600.0
-    per_act = {a: float((act == int(a)).sum()) / 60.0 for a in Activity}
     incl = np.where(worn, epochs["inclination_deg"].astype(np.float64), np.nan)
     flex = np.where(worn, epochs["flexion_deg"].astype(np.float64), np.nan)
     fin = np.isfinite(flex)
 
     bl = bouts(act, epochs["time_ns"], s)
-    sit = np.array([b.duration_s for b in bl if b.activity == _SITTING]) / 60.0
-    sit_h = per_act[Activity.SITTING] / 60.0
+    sit_s = [b.duration_s for b in bl if b.activity == _SITTING]
     breaks = 0
     for b0, b1 in itertools.pairwise(bl):
         if b0.activity == _SITTING and b1.activity in _UPRIGHT:
             breaks += 1
     changes = sum(1 for b0, b1 in itertools.pairwise(bl) if b0.activity != b1.activity)
 
-    static_ev = [e for e in events if e.kind == EventKind.STATIC_PERIOD]
-    static_durs = np.array([e.duration_s for e in static_ev]) / 60.0
-    static_s = float((epochs["static"] & worn).sum())
-
+    static_durs = np.array([e.duration_s for e in events if e.kind == EventKind.STATIC_PERIOD])
+    static_durs = static_durs / 60.0
     flex_runs = _run_lengths(fin & (flex >= s.sustained_flexion_deg))
     sustained = flex_runs[flex_runs > s.sustained_flexion_min_s]
+    return _assemble(
+        date,
+        s,
+        act_s=np.bincount(act, minlength=len(Activity)),
+        sit_s=sit_s,
+        breaks=breaks,
+        changes=changes,
+        static_s=int((epochs["static"] & worn).sum()),
+        longest_static_min=float(static_durs.max()) if static_durs.size else 0.0,
+        static_ge30=int((static_durs >= 30.0).sum()),
+        band_s=_flexion_band_counts(flex, fin),
+        sustained_n=int(sustained.size),
+        sustained_s=int(sustained.sum()),
+        load_degmin=flexion_load_degmin(flex, s.flexion_load_threshold_deg),
+        ev=eva(incl),
+        ip=apdf(incl),
+        fp=apdf(flex),
+        angle_sd_deg=float(np.nanstd(incl)) if np.isfinite(incl).any() else float("nan"),
+    )
 
-    def minutes(mask: npt.NDArray[np.bool_]) -> float:
-        return float(mask.sum()) / 60.0
 
-    ev = eva(incl)
+def _flexion_band_counts(flex: F64, fin: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
+    """Epochs per reported flexion band: <20, 20-45, 45-60, >=60, >30, >90 (deg)."""
+    return np.array(
+        [
+            (fin & (flex < 20.0)).sum(),
+            (fin & (flex >= 20.0) & (flex < 45.0)).sum(),
+            (fin & (flex >= 45.0) & (flex < 60.0)).sum(),
+            (fin & (flex >= 60.0)).sum(),
+            (fin & (flex > 30.0)).sum(),
+            (fin & (flex > 90.0)).sum(),
+        ],
+        dtype=np.int64,
+    )
+
+
+def _assemble(
+    date: str,
+    s: AnalysisSettings,
+    *,
+    act_s: npt.NDArray[np.int64],
+    sit_s: Sequence[float],
+    breaks: int,
+    changes: int,
+    static_s: int,
+    longest_static_min: float,
+    static_ge30: int,
+    band_s: npt.NDArray[np.int64],
+    sustained_n: int,
+    sustained_s: int,
+    load_degmin: float,
+    ev: F64,
+    ip: F64,
+    fp: F64,
+    angle_sd_deg: float,
+) -> DailySummary:
+    """The summary from its parts (shared by the batch and the incremental path).
+
+    ``act_s``: epochs per activity code; ``sit_s``: sitting bout lengths (s);
+    ``band_s``: epochs per flexion band (``_flexion_band_counts``); ``ev``:
+    the EVA table (s); ``ip``/``fp``: inclination/flexion P10/P50/P90 (deg).
+    """
+    per_act = {a: float(act_s[int(a)]) / 60.0 for a in Activity}
+    wear_s = float(act_s.sum() - act_s[_NONWEAR])
+    wear_h = wear_s / 3600.0
+    sit = np.array(sit_s, dtype=np.float64) / 60.0
+    sit_h = per_act[Activity.SITTING] / 60.0
+    bands = [float(n) / 60.0 for n in band_s]
     ev_min = ev / 60.0
     total_eva = ev.sum()
     if total_eva > 0:
@@ -311,8 +375,6 @@ def daily_summary(
         entropy = float(-(p * np.log2(p)).sum())
     else:
         share_gt1, entropy = float("nan"), float("nan")
-    ip = apdf(incl)
-    fp = apdf(flex)
     pct = np.percentile(sit, [10, 50, 90]) if sit.size else np.full(3, np.nan)
     nan = float("nan")
     return DailySummary(
@@ -340,26 +402,24 @@ def daily_summary(
         posture_changes_per_h=changes / wear_h if wear_h > 0 else nan,
         static_min=static_s / 60.0,
         static_share=static_s / wear_s if wear_s > 0 else nan,
-        longest_static_bout_min=float(static_durs.max()) if static_durs.size else 0.0,
-        static_bouts_ge30=int((static_durs >= 30.0).sum()),
-        flexion_lt20_min=minutes(fin & (flex < 20.0)),
-        flexion_20_45_min=minutes(fin & (flex >= 20.0) & (flex < 45.0)),
-        flexion_45_60_min=minutes(fin & (flex >= 45.0) & (flex < 60.0)),
-        flexion_gt60_min=minutes(fin & (flex >= 60.0)),
-        flexion_gt30_min=minutes(fin & (flex > 30.0)),
-        flexion_gt90_min=minutes(fin & (flex > 90.0)),
-        sustained_flexion_events=int(sustained.size),
-        sustained_flexion_min=float(sustained.sum()) / 60.0,
-        flexion_load_degmin_per_h=(
-            flexion_load_degmin(flex, s.flexion_load_threshold_deg) / wear_h if wear_h > 0 else nan
-        ),
+        longest_static_bout_min=longest_static_min,
+        static_bouts_ge30=static_ge30,
+        flexion_lt20_min=bands[0],
+        flexion_20_45_min=bands[1],
+        flexion_45_60_min=bands[2],
+        flexion_gt60_min=bands[3],
+        flexion_gt30_min=bands[4],
+        flexion_gt90_min=bands[5],
+        sustained_flexion_events=sustained_n,
+        sustained_flexion_min=float(sustained_s) / 60.0,
+        flexion_load_degmin_per_h=load_degmin / wear_h if wear_h > 0 else nan,
         incl_p10_deg=float(ip[0]),
         incl_p50_deg=float(ip[1]),
         incl_p90_deg=float(ip[2]),
         flex_p10_deg=float(fp[0]),
         flex_p50_deg=float(fp[1]),
         flex_p90_deg=float(fp[2]),
-        angle_sd_deg=float(np.nanstd(incl)) if np.isfinite(incl).any() else nan,
+        angle_sd_deg=angle_sd_deg,
         eva_share_gt1min=share_gt1,
         eva_entropy_bits=entropy,
         eva_min=tuple(float(x) for x in ev_min.ravel()),
@@ -370,3 +430,293 @@ def daily_summary(
             "eva_duration_edges_s": list(EVA_DURATION_EDGES_S),
         },
     )
+
+
+#: APDF histogram bin width (deg): incremental percentiles are within half of it
+APDF_BIN_DEG = 0.1
+#: angle ranges the APDF histograms cover (deg): inclination is an angle from
+#: upright, flexion a signed atan2 component (analysis.orientation)
+INCLINATION_RANGE_DEG = (0.0, 180.0)
+FLEXION_RANGE_DEG = (-180.0, 180.0)
+
+
+class AngleHistogram:
+    """Counts of angles in fixed bins: APDF percentiles without keeping the angles.
+
+    Parameters
+    ----------
+    lo_deg, hi_deg : the covered range (deg); angles outside it count in the
+        first/last bin
+    bin_deg : bin width (deg)
+
+    A percentile is interpolated as ``numpy.percentile`` does (linear), with
+    each order statistic replaced by the centre of its bin: the result is
+    within ``bin_deg / 2`` of the exact one. State: one uint32 per bin.
+    """
+
+    def __init__(self, lo_deg: float, hi_deg: float, bin_deg: float = APDF_BIN_DEG) -> None:
+        if not (hi_deg > lo_deg and bin_deg > 0):
+            raise ValueError(
+                f"need hi_deg > lo_deg and bin_deg > 0, got {lo_deg}, {hi_deg}, {bin_deg}"
+            )
+        self.lo_deg, self.bin_deg = lo_deg, bin_deg
+        # uint32: ~136 years of 1-s epochs per bin
+        self.counts = np.zeros(round((hi_deg - lo_deg) / bin_deg), dtype=np.uint32)
+
+    def add(self, angle_deg: F64) -> None:
+        """Count the finite angles of ``angle_deg`` ((N,) deg; NaN = no data)."""
+        a = angle_deg[np.isfinite(angle_deg)]
+        if a.size:
+            idx = np.clip(
+                ((a - self.lo_deg) / self.bin_deg).astype(np.int64), 0, self.counts.size - 1
+            )
+            self.counts += np.bincount(idx, minlength=self.counts.size).astype(np.uint32)
+
+    def percentiles(self, q: Sequence[float] = (10.0, 50.0, 90.0)) -> F64:
+        """(len(q),) percentiles (deg) of the counted angles; NaN if none."""
+        cum = np.cumsum(self.counts, dtype=np.int64)
+        n = int(cum[-1])
+        if n == 0:
+            return np.full(len(q), np.nan)
+        pos = np.asarray(q, dtype=np.float64) / 100.0 * (n - 1)
+        k0 = np.floor(pos)
+        # order statistic k (0-based) is in the first bin holding more than k angles
+        b0 = np.searchsorted(cum, k0.astype(np.int64), side="right")
+        b1 = np.searchsorted(cum, np.ceil(pos).astype(np.int64), side="right")
+        v0 = self.lo_deg + (b0 + 0.5) * self.bin_deg
+        v1 = self.lo_deg + (b1 + 0.5) * self.bin_deg
+        return np.asarray(v0 + (pos - k0) * (v1 - v0), dtype=np.float64)
+
+
+class _RunCarry:
+    """Run lengths of an integer code sequence pushed in chunks.
+
+    ``push`` returns the runs that closed; the last run stays open (it may
+    continue in the next chunk): ``open_code``/``open_len``.
+    """
+
+    def __init__(self) -> None:
+        self.open_code = 0
+        self.open_len = 0
+
+    def push(
+        self, codes: npt.NDArray[np.int64]
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """(closed run codes, closed run lengths), oldest first."""
+        if codes.size == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        starts = np.concatenate(([0], np.flatnonzero(np.diff(codes) != 0) + 1))
+        lengths = np.diff(np.concatenate((starts, [codes.size])))
+        run_codes = codes[starts]
+        if self.open_len:
+            if run_codes[0] == self.open_code:
+                lengths[0] += self.open_len
+            else:
+                run_codes = np.concatenate(([self.open_code], run_codes))
+                lengths = np.concatenate(([self.open_len], lengths))
+        self.open_code, self.open_len = int(run_codes[-1]), int(lengths[-1])
+        return run_codes[:-1], lengths[:-1]
+
+    def with_open(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """The open run as (codes, lengths) of 0 or 1 run, as if the sequence ended now."""
+        n = 1 if self.open_len else 0
+        return np.full(n, self.open_code, np.int64), np.full(n, self.open_len, np.int64)
+
+
+#: epochs the accumulator takes in at a time: fixed blocks from the first epoch
+#: make its float sums independent of how the epochs were chunked (and one
+#: numpy pass per 5 minutes is cheap); ~7.6 KiB of epochs wait at most
+ACCUMULATOR_BLOCK_EPOCHS = 300
+
+
+class DailyAccumulator:
+    """The daily summary's numbers from epochs pushed in chunks, in bounded memory.
+
+    Feeding a day's epochs in any chunking and ``summary`` gives what
+    :func:`daily_summary` gives for the whole day at once: counts, bouts,
+    EVA, sustained flexion and static periods exactly; the flexion load and
+    the angle SD to float rounding (summed per block of
+    ``ACCUMULATOR_BLOCK_EPOCHS``, so the same for every chunking); the
+    inclination/flexion APDF percentiles to within ``APDF_BIN_DEG / 2``
+    (histograms instead of every angle). State: a few counters, the bout
+    tracker, two angle histograms (~21 KiB at 0.1°), the EVA table, up to one
+    block of waiting epochs and one float per sitting bout (at most one per
+    ``min_bout_s``): it does not grow with hours worn.
+
+    Parameters
+    ----------
+    settings : thresholds (the same as the batch function's)
+    """
+
+    def __init__(self, settings: AnalysisSettings | None = None) -> None:
+        self.s = settings or AnalysisSettings()
+        self.first_ns: int | None = None
+        self.end_ns: int | None = None  # end of the last epoch pushed
+        self._waiting: list[npt.NDArray[np.void]] = []
+        self._n_waiting = 0
+        self.act_s = np.zeros(len(Activity), dtype=np.int64)
+        self.static_s = 0
+        self.band_s = np.zeros(6, dtype=np.int64)
+        self.load_deg_s = 0.0
+        # inclination mean / sum of squared deviations (Chan et al.) for the SD
+        self._n_incl = 0
+        self._mean_incl = 0.0
+        self._m2_incl = 0.0
+        self.incl_hist = AngleHistogram(*INCLINATION_RANGE_DEG)
+        self.flex_hist = AngleHistogram(*FLEXION_RANGE_DEG)
+        self._eva_runs = _RunCarry()
+        self.eva_s = np.zeros((len(EVA_ANGLE_EDGES_DEG) + 1, len(EVA_DURATION_EDGES_S) + 1))
+        self._flex_runs = _RunCarry()
+        self.sustained_n = 0
+        self.sustained_s = 0
+        # bouts: the same tracker as the batch path; closed bouts taken per block
+        self._tracker = EventTracker(self.s)
+        self._tracker.keep_bouts = True
+        self._last_bout_act = -1
+        self.breaks = 0
+        self.changes = 0
+        self.sit_bouts_s: list[float] = []
+        self.longest_static_min = 0.0
+        self.static_ge30 = 0
+
+    def push(self, epochs: npt.NDArray[np.void]) -> None:
+        """Add consecutive EPOCH_DTYPE epochs (those of the day so far come first)."""
+        if epochs.size == 0:
+            return
+        if self.first_ns is None:
+            self.first_ns = int(epochs["time_ns"][0])
+        self.end_ns = int(epochs["time_ns"][-1]) + NS_PER_S
+        self._waiting.append(epochs)
+        self._n_waiting += epochs.size
+        if self._n_waiting >= ACCUMULATOR_BLOCK_EPOCHS:
+            self._take_blocks(final=False)
+
+    def _take_blocks(self, *, final: bool) -> None:
+        """Ingest the waiting epochs in whole blocks (and the rest if ``final``)."""
+        ep = np.concatenate(self._waiting) if len(self._waiting) > 1 else self._waiting[0]
+        b = ACCUMULATOR_BLOCK_EPOCHS
+        n_full = ep.size // b * b
+        for k in range(0, n_full, b):
+            self._ingest(ep[k : k + b])
+        rest = ep[n_full:]
+        if final and rest.size:
+            self._ingest(rest)
+            rest = rest[:0]
+        # a copy: the block's rows only, not the caller's whole array
+        self._waiting = [rest.copy()] if rest.size else []
+        self._n_waiting = int(rest.size)
+
+    def _ingest(self, epochs: npt.NDArray[np.void]) -> None:
+        s = self.s
+        act = epochs["activity"].astype(np.int64)
+        worn = act != _NONWEAR
+        self.act_s += np.bincount(act, minlength=len(Activity))[: len(Activity)]
+        self.static_s += int((epochs["static"] & worn).sum())
+        incl = np.where(worn, epochs["inclination_deg"].astype(np.float64), np.nan)
+        flex = np.where(worn, epochs["flexion_deg"].astype(np.float64), np.nan)
+        fin = np.isfinite(flex)
+        self.band_s += _flexion_band_counts(flex, fin)
+        f = flex[fin]
+        self.load_deg_s += float(np.maximum(f - s.flexion_load_threshold_deg, 0.0).sum())
+        self._add_incl_moments(incl[np.isfinite(incl)])
+        self.incl_hist.add(incl)
+        self.flex_hist.add(flex)
+        codes, lengths = self._eva_runs.push(self._eva_class(incl))
+        self._add_eva(codes, lengths)
+        held = (fin & (flex >= s.sustained_flexion_deg)).astype(np.int64)
+        self._add_sustained(*self._flex_runs.push(held))
+        self._tracker.push(epochs)
+        self._take_bouts()
+
+    def add_events(self, events: Sequence[Event]) -> None:
+        """Count the day's static periods (other kinds are ignored)."""
+        for e in events:
+            if e.kind == EventKind.STATIC_PERIOD:
+                m = e.duration_s / 60.0
+                self.longest_static_min = max(self.longest_static_min, m)
+                self.static_ge30 += int(m >= 30.0)
+
+    @staticmethod
+    def _eva_class(incl: F64) -> npt.NDArray[np.int64]:
+        ok = np.isfinite(incl)
+        cls = np.searchsorted(np.asarray(EVA_ANGLE_EDGES_DEG), incl, side="right")
+        return np.where(ok, cls, -1).astype(np.int64)
+
+    def _add_eva(self, codes: npt.NDArray[np.int64], lengths: npt.NDArray[np.int64]) -> None:
+        dur = lengths * 1.0  # 1-s epochs
+        dcls = np.searchsorted(np.asarray(EVA_DURATION_EDGES_S), dur, side="right")
+        keep = codes >= 0
+        np.add.at(self.eva_s, (codes[keep], dcls[keep]), dur[keep])
+
+    def _add_sustained(self, codes: npt.NDArray[np.int64], lengths: npt.NDArray[np.int64]) -> None:
+        held = lengths[(codes == 1) & (lengths > self.s.sustained_flexion_min_s)]
+        self.sustained_n += int(held.size)
+        self.sustained_s += int(held.sum())
+
+    def _add_incl_moments(self, x: F64) -> None:
+        if not x.size:
+            return
+        n_b, mean_b = x.size, float(x.mean())
+        m2_b = float(((x - mean_b) ** 2).sum())
+        n = self._n_incl + n_b
+        d = mean_b - self._mean_incl
+        self._mean_incl += d * n_b / n
+        self._m2_incl += m2_b + d * d * self._n_incl * n_b / n
+        self._n_incl = n
+
+    def _take_bouts(self) -> None:
+        for b in self._tracker.bouts:
+            if self._last_bout_act >= 0 and b.activity != self._last_bout_act:
+                self.changes += 1
+                if self._last_bout_act == _SITTING and b.activity in _UPRIGHT:
+                    self.breaks += 1
+            if b.activity == _SITTING:
+                self.sit_bouts_s.append(b.duration_s)
+            self._last_bout_act = b.activity
+        self._tracker.bouts.clear()
+
+    def state_nbytes(self) -> int:
+        """Approximate bytes of carried arrays (grows only by one float per sitting bout)."""
+        return int(
+            self.incl_hist.counts.nbytes
+            + self.flex_hist.counts.nbytes
+            + self.eva_s.nbytes
+            + self.act_s.nbytes
+            + self.band_s.nbytes
+            + sum(w.nbytes for w in self._waiting)
+            + 8 * len(self.sit_bouts_s)
+        )
+
+    def summary(self, date: str) -> DailySummary:
+        """The summary of what was pushed so far, as if the day ended now.
+
+        The accumulator itself is not changed (the waiting epochs, open bout
+        and open runs are closed on a copy).
+        """
+        end = copy.deepcopy(self)
+        if end._waiting:
+            end._take_blocks(final=True)
+        end._tracker.finish()
+        end._take_bouts()
+        end._add_eva(*end._eva_runs.with_open())
+        end._add_sustained(*end._flex_runs.with_open())
+        sd = math.sqrt(end._m2_incl / end._n_incl) if end._n_incl else float("nan")
+        return _assemble(
+            date,
+            end.s,
+            act_s=end.act_s,
+            sit_s=end.sit_bouts_s,
+            breaks=end.breaks,
+            changes=end.changes,
+            static_s=end.static_s,
+            longest_static_min=end.longest_static_min,
+            static_ge30=end.static_ge30,
+            band_s=end.band_s,
+            sustained_n=end.sustained_n,
+            sustained_s=end.sustained_s,
+            load_degmin=end.load_deg_s / 60.0,
+            ev=end.eva_s,
+            ip=end.incl_hist.percentiles(),
+            fp=end.flex_hist.percentiles(),
+            angle_sd_deg=sd,
+        )

@@ -1,7 +1,9 @@
 """Per-wearer processing at the edge: samples in, everything a therapist needs out.
 
 One ``WearerPipeline`` per worn sensor holds the streaming analysis, the
-nudge policies and the current local day's epochs (for the daily summary).
+nudge policies and the current local day's summary so far
+(:class:`analysis.metrics.DailyAccumulator`: counters and histograms, so the
+memory per wearer does not grow with the hours worn).
 It is synchronous and does no I/O: the service feeds it ``SampleBatch``es
 from the collector and forwards its ``PipelineOutput`` to the bus and to the
 nudge delivery.
@@ -34,9 +36,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from analysis.contracts import NS_PER_S, DailySummary, Event, SampleBatch, empty_epochs
+from analysis.contracts import NS_PER_S, DailySummary, Event, EventKind, SampleBatch, empty_epochs
 from analysis.live import LiveMovement, NudgeCheck, NudgeCrossCheck, live_nudge_settings
-from analysis.metrics import daily_summary
+from analysis.metrics import DailyAccumulator
 from analysis.nudge import (
     Nudge,
     NudgeDecisions,
@@ -116,8 +118,9 @@ class WearerPipeline:
         ] = []
         self._live_rate_hz = 0.0
         self._day: str | None = None
-        self._day_epochs: list[npt.NDArray[np.void]] = []
-        self._day_events: list[Event] = []
+        self._day_acc = DailyAccumulator(self.settings)
+        # static periods not yet given to a day (the summary uses no other events)
+        self._day_static: list[Event] = []
         # nudges not yet summarised and the outcomes known so far (per day)
         self._nudges: list[Nudge] = []
         self._outcomes: dict[str, NudgeOutcome] = {}
@@ -222,6 +225,9 @@ class WearerPipeline:
     ) -> list[DailySummary]:
         """Append to the current local day; summarise each day that ended."""
         done: list[DailySummary] = []
+        # before the epochs: a static period that ended in this chunk but started
+        # before a day boundary in it counts for the day it started in
+        self._day_static.extend(e for e in events if e.kind == EventKind.STATIC_PERIOD)
         if len(epochs):
             days = np.array([self._local_day(int(t)) for t in epochs["time_ns"][[0, -1]]])
             if days[0] == days[1]:
@@ -238,19 +244,18 @@ class WearerPipeline:
                 if self._day is not None and day != self._day:
                     done.append(self._summarise())
                 self._day = str(day)
-                self._day_epochs.append(epochs[a:b])
-        self._day_events.extend(events)
+                self._day_acc.push(epochs[a:b])
         return done
 
     def _summarise(self) -> DailySummary:
         assert self._day is not None
-        ep = np.concatenate(self._day_epochs) if self._day_epochs else empty_epochs(0)
-        t0 = int(ep["time_ns"][0]) if len(ep) else 0
-        t1 = int(ep["time_ns"][-1]) + NS_PER_S if len(ep) else 0
-        ev = [e for e in self._day_events if t0 <= e.time_ns < t1]
-        # events that start after this day belong to the next one
-        self._day_events = [e for e in self._day_events if e.time_ns >= t1]
-        summary = daily_summary(ep, ev, self._day, self.settings)
+        acc = self._day_acc
+        t0 = acc.first_ns or 0
+        t1 = acc.end_ns or 0
+        acc.add_events([e for e in self._day_static if t0 <= e.time_ns < t1])
+        # periods that start after this day belong to the next one
+        self._day_static = [e for e in self._day_static if e.time_ns >= t1]
+        summary = acc.summary(self._day)
         # the day's nudges (sent that local day) and how they were answered;
         # an outcome not known yet counts as pending, outside the rate
         mine = [n for n in self._nudges if self._local_day(n.time_ns) == self._day]
@@ -262,5 +267,5 @@ class WearerPipeline:
         self._nudges = [n for n in self._nudges if n.nudge_id not in done]
         for nid in done:
             self._outcomes.pop(nid, None)
-        self._day, self._day_epochs = None, []
+        self._day, self._day_acc = None, DailyAccumulator(self.settings)
         return summary
