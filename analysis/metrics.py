@@ -17,6 +17,7 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -451,8 +452,14 @@ class AngleHistogram:
 
     A percentile is interpolated as ``numpy.percentile`` does (linear), with
     each order statistic replaced by the centre of its bin: the result is
-    within ``bin_deg / 2`` of the exact one. State: one uint32 per bin.
+    within ``bin_deg / 2`` of the exact one. State: one count per bin between
+    the smallest and largest angle seen (a day's trunk angles span a part of
+    the range), uint16 until a bin passes 65 535 (18 h of one angle), then
+    uint32: at most 4 bytes per bin of the range.
     """
+
+    #: the counted span grows in steps of this many bins (fewer reallocations)
+    GROW_BINS = 64
 
     def __init__(self, lo_deg: float, hi_deg: float, bin_deg: float = APDF_BIN_DEG) -> None:
         if not (hi_deg > lo_deg and bin_deg > 0):
@@ -460,29 +467,43 @@ class AngleHistogram:
                 f"need hi_deg > lo_deg and bin_deg > 0, got {lo_deg}, {hi_deg}, {bin_deg}"
             )
         self.lo_deg, self.bin_deg = lo_deg, bin_deg
-        # uint32: ~136 years of 1-s epochs per bin
-        self.counts = np.zeros(round((hi_deg - lo_deg) / bin_deg), dtype=np.uint32)
+        self.n_bins = round((hi_deg - lo_deg) / bin_deg)
+        self.first_bin = 0  # bin index (over the whole range) of counts[0]
+        self.counts: npt.NDArray[np.unsignedinteger[Any]] = np.zeros(0, dtype=np.uint16)
 
     def add(self, angle_deg: F64) -> None:
         """Count the finite angles of ``angle_deg`` ((N,) deg; NaN = no data)."""
         a = angle_deg[np.isfinite(angle_deg)]
-        if a.size:
-            idx = np.clip(
-                ((a - self.lo_deg) / self.bin_deg).astype(np.int64), 0, self.counts.size - 1
-            )
-            self.counts += np.bincount(idx, minlength=self.counts.size).astype(np.uint32)
+        if not a.size:
+            return
+        idx = np.clip(((a - self.lo_deg) / self.bin_deg).astype(np.int64), 0, self.n_bins - 1)
+        lo, hi = int(idx.min()), int(idx.max()) + 1
+        first, last = self.first_bin, self.first_bin + self.counts.size
+        if not self.counts.size:
+            first, last = lo, lo
+        if lo < first or hi > last:
+            g = self.GROW_BINS
+            new_first = max(0, min(first, lo) // g * g)
+            new_last = min(self.n_bins, -(-max(last, hi) // g) * g)
+            grown = np.zeros(new_last - new_first, dtype=self.counts.dtype)
+            grown[first - new_first : first - new_first + self.counts.size] = self.counts
+            self.counts, self.first_bin = grown, new_first
+        inc = np.bincount(idx - self.first_bin, minlength=self.counts.size)
+        if self.counts.dtype == np.uint16 and int(self.counts.max()) + int(inc.max()) > 0xFFFF:
+            self.counts = self.counts.astype(np.uint32)
+        self.counts += inc.astype(self.counts.dtype)
 
     def percentiles(self, q: Sequence[float] = (10.0, 50.0, 90.0)) -> F64:
         """(len(q),) percentiles (deg) of the counted angles; NaN if none."""
         cum = np.cumsum(self.counts, dtype=np.int64)
-        n = int(cum[-1])
+        n = int(cum[-1]) if cum.size else 0
         if n == 0:
             return np.full(len(q), np.nan)
         pos = np.asarray(q, dtype=np.float64) / 100.0 * (n - 1)
         k0 = np.floor(pos)
         # order statistic k (0-based) is in the first bin holding more than k angles
-        b0 = np.searchsorted(cum, k0.astype(np.int64), side="right")
-        b1 = np.searchsorted(cum, np.ceil(pos).astype(np.int64), side="right")
+        b0 = self.first_bin + np.searchsorted(cum, k0.astype(np.int64), side="right")
+        b1 = self.first_bin + np.searchsorted(cum, np.ceil(pos).astype(np.int64), side="right")
         v0 = self.lo_deg + (b0 + 0.5) * self.bin_deg
         v1 = self.lo_deg + (b1 + 0.5) * self.bin_deg
         return np.asarray(v0 + (pos - k0) * (v1 - v0), dtype=np.float64)
@@ -525,8 +546,8 @@ class _RunCarry:
 
 #: epochs the accumulator takes in at a time: fixed blocks from the first epoch
 #: make its float sums independent of how the epochs were chunked (and one
-#: numpy pass per 5 minutes is cheap); ~7.6 KiB of epochs wait at most
-ACCUMULATOR_BLOCK_EPOCHS = 300
+#: numpy pass per 2 minutes is cheap); ~3 KiB of epochs wait at most
+ACCUMULATOR_BLOCK_EPOCHS = 120
 
 
 class DailyAccumulator:
@@ -539,7 +560,7 @@ class DailyAccumulator:
     ``ACCUMULATOR_BLOCK_EPOCHS``, so the same for every chunking); the
     inclination/flexion APDF percentiles to within ``APDF_BIN_DEG / 2``
     (histograms instead of every angle). State: a few counters, the bout
-    tracker, two angle histograms (~21 KiB at 0.1°), the EVA table, up to one
+    tracker, two angle histograms (a few KiB at 0.1°, at most 21 KiB), the EVA table, up to one
     block of waiting epochs and one float per sitting bout (at most one per
     ``min_bout_s``): it does not grow with hours worn.
 

@@ -60,6 +60,8 @@ class SoakResult:
     cpu_s: float
     rss_after_first_hour_bytes: int
     rss_end_bytes: int
+    #: (sensor hours done, RSS bytes) at the end of each sensor hour
+    rss_by_hour: tuple[tuple[int, int], ...] = ()
 
     @property
     def lost_epochs(self) -> int:
@@ -90,6 +92,7 @@ def run_soak(
     hours: float,
     chunk_s: float = 60.0,
     start_ns: int | None = None,
+    progress: bool = False,
 ) -> SoakResult:
     """Drive ``wearers`` edge pipelines over ``hours`` of sensor time into InfluxDB.
 
@@ -103,6 +106,8 @@ def run_soak(
         Cohort size, sensor hours per wearer, sensor seconds per batch.
     start_ns:
         UTC ns of the first sample (default: :func:`recent_start_ns`).
+    progress:
+        Print the RSS and CPU time after each sensor hour to stderr.
     """
     from postmon.bus.base import InProcessBus
     from postmon.config import InfluxConfig
@@ -131,6 +136,7 @@ def run_soak(
 
     gc.collect()
     rss_first = rss_end = rss_bytes()
+    by_hour: list[tuple[int, int]] = []
     wall0, cpu0 = time.perf_counter(), time.process_time()
     try:
         hours_done = 0
@@ -141,6 +147,14 @@ def run_soak(
                 hours_done += 1
                 gc.collect()
                 rss_end = rss_bytes()
+                by_hour.append((hours_done, rss_end))
+                if progress:
+                    print(
+                        f"[soak] {hours_done} h: RSS {rss_end / 2**20:.1f} MiB, "
+                        f"{time.process_time() - cpu0:.0f} CPU s",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                 if hours_done == 1:
                     rss_first = rss_end
         for w, p in zip(names, pipes, strict=True):
@@ -176,6 +190,7 @@ def run_soak(
         cpu_s=cpu,
         rss_after_first_hour_bytes=rss_first,
         rss_end_bytes=rss_end,
+        rss_by_hour=tuple(by_hour),
     )
 
 
@@ -229,6 +244,7 @@ def main() -> int:
                 wearers=a.wearers,
                 hours=a.hours,
                 chunk_s=a.chunk_s,
+                progress=True,
             )
         else:
             with private_influx(root / "services") as url:
@@ -239,6 +255,7 @@ def main() -> int:
                     wearers=a.wearers,
                     hours=a.hours,
                     chunk_s=a.chunk_s,
+                    progress=True,
                 )
     out = res.as_dict()
     # per-wearer maps are long for 50 wearers: totals say it, mismatches name who

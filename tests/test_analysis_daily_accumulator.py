@@ -120,13 +120,29 @@ def test_histogram_percentiles_within_half_a_bin_of_numpy() -> None:
     assert np.isnan(AngleHistogram(0.0, 1.0).percentiles()).all()
 
 
+def test_histogram_grows_its_span_and_counts_past_uint16() -> None:
+    # one angle for 20 h (past the uint16 range), then angles at both ends
+    h = AngleHistogram(-180.0, 180.0)
+    held = np.full(72_000, 12.34)
+    for k in range(0, held.size, 5000):
+        h.add(held[k : k + 5000])
+    ends = np.array([-179.96, 179.99, np.nan, 500.0])
+    h.add(ends)
+    a = np.concatenate([held, ends[:2], [179.99]])  # 500° counts in the last bin
+    q = [0.0, 0.001, 50.0, 99.999, 100.0]
+    np.testing.assert_allclose(h.percentiles(q), np.percentile(a, q), atol=APDF_BIN_DEG / 2 + 1e-9)
+    assert int(h.counts.sum()) == a.size
+
+
 def test_state_does_not_grow_with_hours_worn() -> None:
     # one sitting bout all day long: the state after 1 h and after 12 h is the same size
     acc = DailyAccumulator()
     day = empty_epochs(12 * 3600)
     day["time_ns"] = np.arange(day.size, dtype=np.int64) * NS
     day["activity"] = int(Activity.SITTING)
-    day["inclination_deg"] = np.linspace(0.0, 90.0, day.size)
+    # the angles of every hour span the same range (the histograms cover it after 1 h)
+    day["inclination_deg"] = 45.0 + 45.0 * np.sin(np.arange(day.size) * 2 * np.pi / 600.0)
+    day["flexion_deg"] = day["inclination_deg"] - 10.0
     acc.push(day[:3600])
     one_h = acc.state_nbytes()
     for k in range(1, 12):
