@@ -567,10 +567,18 @@ class DailyAccumulator:
     Parameters
     ----------
     settings : thresholds (the same as the batch function's)
+    own_static_periods : count the static periods found in the pushed epochs
+        themselves (``EventTracker`` rules; a period open at the first or
+        last epoch is cut there) instead of those given to ``add_events``.
+        A live day summary wants this: a period that runs past midnight is
+        not over when the day is summarised, and each day gets its part.
     """
 
-    def __init__(self, settings: AnalysisSettings | None = None) -> None:
+    def __init__(
+        self, settings: AnalysisSettings | None = None, *, own_static_periods: bool = False
+    ) -> None:
         self.s = settings or AnalysisSettings()
+        self.own_static_periods = own_static_periods
         self.first_ns: int | None = None
         self.end_ns: int | None = None  # end of the last epoch pushed
         self._waiting: list[npt.NDArray[np.void]] = []
@@ -646,11 +654,21 @@ class DailyAccumulator:
         self._add_eva(codes, lengths)
         held = (fin & (flex >= s.sustained_flexion_deg)).astype(np.int64)
         self._add_sustained(*self._flex_runs.push(held))
-        self._tracker.push(epochs)
+        found = self._tracker.push(epochs)
         self._take_bouts()
+        if self.own_static_periods:
+            self._add_static(found)
 
     def add_events(self, events: Sequence[Event]) -> None:
-        """Count the day's static periods (other kinds are ignored)."""
+        """Count the day's static periods (other kinds are ignored).
+
+        Not with ``own_static_periods`` (they would count twice).
+        """
+        if self.own_static_periods:
+            raise ValueError("this accumulator counts the static periods of its own epochs")
+        self._add_static(events)
+
+    def _add_static(self, events: Sequence[Event]) -> None:
         for e in events:
             if e.kind == EventKind.STATIC_PERIOD:
                 m = e.duration_s / 60.0
@@ -717,8 +735,10 @@ class DailyAccumulator:
         end = copy.deepcopy(self)
         if end._waiting:
             end._take_blocks(final=True)
-        end._tracker.finish()
+        found = end._tracker.finish()
         end._take_bouts()
+        if end.own_static_periods:
+            end._add_static(found)
         end._add_eva(*end._eva_runs.with_open())
         end._add_sustained(*end._flex_runs.with_open())
         sd = math.sqrt(end._m2_incl / end._n_incl) if end._n_incl else float("nan")

@@ -6,8 +6,8 @@ not the benchmark runner's::
     python -m bench.soak --wearers 50 --hours 24 --chunk-s 60 --budget-s 0
 
 In the loop, per wearer: the edge pipeline (``bench.bench_pipeline.
-edge_wearer_factory``: streaming analysis, nudge policy, the day's epochs and
-the daily summary at local midnight) and the line-protocol encoding of its
+edge_wearer_factory``: streaming analysis, nudge policies, the day's summary
+accumulators and the daily summary at local midnight) and the line-protocol encoding of its
 epochs, events and daily summaries (what the bus would carry). Not in the
 loop: BLE, decoding, MQTT, InfluxDB (they are measured elsewhere).
 

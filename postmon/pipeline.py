@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from analysis.contracts import NS_PER_S, DailySummary, Event, EventKind, SampleBatch, empty_epochs
+from analysis.contracts import NS_PER_S, DailySummary, Event, SampleBatch, empty_epochs
 from analysis.live import LiveMovement, NudgeCheck, NudgeCrossCheck, live_nudge_settings
 from analysis.metrics import DailyAccumulator
 from analysis.nudge import (
@@ -118,9 +118,10 @@ class WearerPipeline:
         ] = []
         self._live_rate_hz = 0.0
         self._day: str | None = None
-        self._day_acc = DailyAccumulator(self.settings)
-        # static periods not yet given to a day (the summary uses no other events)
-        self._day_static: list[Event] = []
+        # static periods from the day's own epochs: one still open at local
+        # midnight ends there for this day's summary (the analysis' event
+        # only comes when it ends, after the summary is out)
+        self._day_acc = DailyAccumulator(self.settings, own_static_periods=True)
         # nudges not yet summarised and the outcomes known so far (per day)
         self._nudges: list[Nudge] = []
         self._outcomes: dict[str, NudgeOutcome] = {}
@@ -225,9 +226,6 @@ class WearerPipeline:
     ) -> list[DailySummary]:
         """Append to the current local day; summarise each day that ended."""
         done: list[DailySummary] = []
-        # before the epochs: a static period that ended in this chunk but started
-        # before a day boundary in it counts for the day it started in
-        self._day_static.extend(e for e in events if e.kind == EventKind.STATIC_PERIOD)
         if len(epochs):
             days = np.array([self._local_day(int(t)) for t in epochs["time_ns"][[0, -1]]])
             if days[0] == days[1]:
@@ -249,13 +247,7 @@ class WearerPipeline:
 
     def _summarise(self) -> DailySummary:
         assert self._day is not None
-        acc = self._day_acc
-        t0 = acc.first_ns or 0
-        t1 = acc.end_ns or 0
-        acc.add_events([e for e in self._day_static if t0 <= e.time_ns < t1])
-        # periods that start after this day belong to the next one
-        self._day_static = [e for e in self._day_static if e.time_ns >= t1]
-        summary = acc.summary(self._day)
+        summary = self._day_acc.summary(self._day)
         # the day's nudges (sent that local day) and how they were answered;
         # an outcome not known yet counts as pending, outside the rate
         mine = [n for n in self._nudges if self._local_day(n.time_ns) == self._day]
@@ -267,5 +259,6 @@ class WearerPipeline:
         self._nudges = [n for n in self._nudges if n.nudge_id not in done]
         for nid in done:
             self._outcomes.pop(nid, None)
-        self._day, self._day_acc = None, DailyAccumulator(self.settings)
+        self._day = None
+        self._day_acc = DailyAccumulator(self.settings, own_static_periods=True)
         return summary

@@ -12,7 +12,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from analysis.contracts import Activity, Event, EventKind, empty_epochs
-from analysis.metrics import APDF_BIN_DEG, AngleHistogram, DailyAccumulator, daily_summary
+from analysis.metrics import (
+    APDF_BIN_DEG,
+    AngleHistogram,
+    DailyAccumulator,
+    EventTracker,
+    daily_summary,
+)
 from analysis.settings import AnalysisSettings
 
 NS = 1_000_000_000
@@ -96,6 +102,19 @@ def test_any_chunking_gives_the_batch_summary(
     whole.push(ep)
     whole.add_events(events)
     assert repr(got) == repr(whole.summary("2024-03-01"))  # repr: NaN equals NaN
+
+
+def test_own_static_periods_are_those_of_the_pushed_epochs() -> None:
+    ep = _day(11, 5000)
+    acc = DailyAccumulator(own_static_periods=True)
+    for k in range(0, ep.size, 333):
+        acc.push(ep[k : k + 333])
+    tr = EventTracker(AnalysisSettings())
+    static = [e for e in tr.push(ep) + tr.finish() if e.kind == EventKind.STATIC_PERIOD]
+    assert static  # the test data has static periods
+    assert_summaries_match(acc.summary("d"), daily_summary(ep, static, "d"))
+    with pytest.raises(ValueError, match="own epochs"):
+        acc.add_events(static)
 
 
 def test_summary_does_not_change_the_accumulator() -> None:

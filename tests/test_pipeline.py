@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import numpy as np
@@ -63,3 +64,28 @@ def test_chunking_does_not_change_results(recording) -> None:  # type: ignore[no
         np.testing.assert_array_equal(ea[name], eb[name], err_msg=name)
     assert [e for o in a for e in o.events] == [e for o in b for e in o.events]
     assert [d for o in a for d in o.daily] == [d for o in b for d in o.daily]
+
+
+def test_daily_summaries_equal_the_batch_summary_of_each_days_epochs(recording) -> None:  # type: ignore[no-untyped-def]
+    from analysis.contracts import EventKind
+    from analysis.metrics import EventTracker, daily_summary
+    from analysis.settings import AnalysisSettings
+    from tests.test_analysis_daily_accumulator import assert_summaries_match
+
+    # 23:50 local: two days; the pipeline keeps no epochs, the batch path gets them all
+    start_ns = int(dt.datetime(2026, 3, 2, 23, 50, tzinfo=TZ).timestamp()) * NS_PER_S
+    outs = _run(recording, start_ns, chunk=777)
+    epochs = np.concatenate([o.epochs for o in outs])
+    daily = [d for o in outs for d in o.daily]
+    midnight = start_ns + 600 * NS_PER_S
+    days = [epochs[epochs["time_ns"] < midnight], epochs[epochs["time_ns"] >= midnight]]
+    assert [len(d) for d in days] == [600, 1200]
+    for got, ep in zip(daily, days, strict=True):
+        # each day's static periods from its own epochs (one open at midnight ends there)
+        tr = EventTracker(AnalysisSettings())
+        static = [e for e in tr.push(ep) + tr.finish() if e.kind == EventKind.STATIC_PERIOD]
+        want = daily_summary(ep, static, got.date)
+        nudge_fields = ("nudges_sent", "nudges_answered", "nudge_response_rate")
+        want = dataclasses.replace(want, **{k: getattr(got, k) for k in nudge_fields})
+        want = dataclasses.replace(want, nudge_median_response_s=got.nudge_median_response_s)
+        assert_summaries_match(got, want)
