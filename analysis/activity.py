@@ -254,9 +254,34 @@ def transition_probabilities(model: ActivityModel, trans_x: F64) -> F64:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def angle_loglik(model: ActivityModel, incl_deg: F64) -> F64:
+#: log-density (per degree) of a standing trunk bent forward: standing covers
+#: bends anywhere from ~15 to ~110° from upright (picking something up, a
+#: bedside, a low shelf), a broad component of ~20 % weight over ~100°.
+#: Used once the wearer's seated directions are known (``SeatedDirection``):
+#: a direction far from both upright and this wearer's sitting is a bend.
+BENT_STANDING_LOGLIK = float(np.log(0.2 / 100.0))
+
+
+def angle_loglik(
+    model: ActivityModel,
+    incl_deg: F64,
+    g_unit: F64 | None = None,
+    seated: tuple[F64, float] | None = None,
+) -> F64:
     """Per-second angle evidence (n, 4): weighted Gaussian log-likelihood of the
-    inclination from the upright reference for each state; 0 where unknown (NaN)."""
+    inclination from the upright reference for each state; 0 where unknown (NaN).
+
+    Parameters
+    ----------
+    incl_deg : (n,) inclination from the upright reference (deg), NaN if unknown
+    g_unit : (n, 3) unit up directions (sensor frame), needed with ``seated``
+    seated : the wearer's learned seated directions ((k, 3) unit vectors) and
+        the kernel width (deg) of each, see ``analysis.orientation.SeatedDirection``.
+        With it, sitting is scored by a Gaussian kernel density over the angles
+        to those directions instead of the shipped inclination model (fitted on
+        one sensor placement), and standing also explains forward bends
+        (``BENT_STANDING_LOGLIK``).
+    """
     out = np.zeros((incl_deg.shape[0], N_STATES))
     has_angle = np.isfinite(incl_deg)
     if has_angle.any():
@@ -264,6 +289,15 @@ def angle_loglik(model: ActivityModel, incl_deg: F64) -> F64:
         sd = np.asarray(model.incl_sd_deg)
         z = (incl_deg[has_angle, None] - mu[None, :]) / sd[None, :]
         ll = -0.5 * z**2 - np.log(sd)[None, :]
+        if seated is not None and g_unit is not None:
+            dirs, s_sit = seated
+            with np.errstate(invalid="ignore"):
+                a_k = np.degrees(np.arccos(np.clip(g_unit[has_angle] @ dirs.T, -1.0, 1.0)))
+            a_k = np.nan_to_num(a_k, nan=180.0)
+            q = -0.5 * (a_k / s_sit) ** 2
+            qm = q.max(axis=1)
+            ll[:, SIT] = qm + np.log(np.exp(q - qm[:, None]).mean(axis=1)) - np.log(s_sit)
+            ll[:, STAND] = np.maximum(ll[:, STAND], BENT_STANDING_LOGLIK)
         ll -= ll.max(axis=1, keepdims=True)
         out[has_angle] = model.angle_weight * ll
     return out

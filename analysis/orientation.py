@@ -256,3 +256,78 @@ class ReferenceEstimator:
             fwd, fwd_source = -tilt_h / np.linalg.norm(tilt_h), "transitions"
         self._cached = Reference(up, fwd, source, fwd_source)
         return self._cached
+
+
+#: a still stretch counts as seated evidence once it lasts this long (s): sitting
+#: bouts last minutes, a held forward bend or a pause in lifting seconds
+SEATED_STRETCH_MIN_S = 30
+#: ... and its directions stay this close to their mean (deg, RMS): one
+#: posture throughout, not a sit and a lie merged by a missed movement peak
+SEATED_STRETCH_SPREAD_MAX_DEG = 8.0
+#: ... and it is tilted at least this far from the upright reference (deg):
+#: closer, it may as well be standing between two bends that looked like
+#: sitting down and getting up (quiet standing stays within ~5° of upright)
+SEATED_TILT_MIN_DEG = 8.0
+#: seated stretches remembered (the most recent ones)
+SEATED_SAMPLES = 15
+#: the learned model is used from this many stretches on: one stretch may be
+#: wrong, and a short recording (a lab protocol) teaches too little to replace
+#: the shipped model
+SEATED_SAMPLES_MIN = 2
+#: width of each remembered direction's kernel (deg): a seat allows a range of
+#: leans around each habitual posture (slouch drift, shifting in the chair)
+SEATED_KERNEL_DEG = 10.0
+
+
+class SeatedDirection:
+    """The wearer's own seated trunk directions, learned online (constant size).
+
+    Where the sensor sits decides how the trunk reads when seated: a belt or
+    lower-back sensor tilts backwards with the pelvis, an upper-back sensor
+    leans forward (slouch) or back (backrest) by a few degrees only. A fixed
+    angle model fitted on one placement therefore mistakes the other's sitting
+    for standing, and forward bends for sitting. The classifier's confident
+    sit/stand movement signatures (``analysis.activity``) say when the wearer
+    sat down or stood up whatever the placement, so the still stretch after a
+    confident stand-to-sit, or before a confident sit-to-stand, is a sample of
+    this wearer's seated direction, provided it lasted ``SEATED_STRETCH_MIN_S``
+    without walking, kept one direction and leaned away from upright
+    (``analysis.stream`` applies those rules).
+
+    The last ``SEATED_SAMPLES`` stretch directions (sensor frame) are kept and
+    the model is a kernel density over them (``SEATED_KERNEL_DEG`` each): a
+    wearer sits in several ways (at a desk, against a backrest, in a car), so
+    one mean direction would fit none of them.
+
+    Failure modes: a wearer who never sits down or stands up with a clear
+    movement (wheelchair users) teaches nothing, and the shipped angle model
+    stays in use; a remounted sensor invalidates the samples (``reset`` after
+    non-wear); a wrong sample makes standing in that direction look seated.
+    """
+
+    def __init__(self) -> None:
+        self.samples = np.full((SEATED_SAMPLES, 3), np.nan)
+        self.n = 0  # samples added since the last reset
+
+    def reset(self) -> None:
+        """Forget the samples (after non-wear: the sensor may come back rotated)."""
+        self.samples[:] = np.nan
+        self.n = 0
+
+    def add(self, g_unit: F64) -> None:
+        """(N, 3) unit mean directions of seated stretches (NaN rows ignored)."""
+        for row in g_unit[np.isfinite(g_unit).all(axis=1)]:
+            self.samples[self.n % SEATED_SAMPLES] = row
+            self.n += 1
+
+    @property
+    def state_bytes(self) -> int:
+        return int(self.samples.nbytes) + 8
+
+    def model(self) -> tuple[F64, float] | None:
+        """(remembered unit directions (k, 3), kernel width in degrees), or None
+        before ``SEATED_SAMPLES_MIN`` samples."""
+        k = min(self.n, SEATED_SAMPLES)
+        if k < SEATED_SAMPLES_MIN:
+            return None
+        return self.samples[:k].copy(), SEATED_KERNEL_DEG

@@ -48,7 +48,15 @@ from analysis.activity import (
     window_features,
 )
 from analysis.contracts import NS_PER_S, Activity, Event, SampleBatch, empty_epochs
-from analysis.orientation import Reference, ReferenceEstimator, trunk_angles
+from analysis.orientation import (
+    SEATED_STRETCH_MIN_S,
+    SEATED_STRETCH_SPREAD_MAX_DEG,
+    SEATED_TILT_MIN_DEG,
+    Reference,
+    ReferenceEstimator,
+    SeatedDirection,
+    trunk_angles,
+)
 from analysis.preprocess import (
     FEATURE_DTYPE,
     FeatureExtractor,
@@ -71,6 +79,9 @@ _STATE_CODE = np.array([int(a) for a in STATES], dtype=np.int8)
 _MIN_COVERAGE = 0.2
 #: a sit/stand transition this probable anchors the fallback upright reference
 _CONFIDENT = 0.8
+#: ... and, this probable, makes the still stretch after it (stand-to-sit) or
+#: before it (sit-to-stand) a sample of the wearer's seated direction
+_SEATED_CONFIDENT = 0.9
 #: a transition is reported from a posture held at least this long (s), and
 #: once the posture it leads to has been held this long: a posture held for
 #: less (sitting on the edge of the bed on the way to lying down) is part of
@@ -168,6 +179,14 @@ class WearerAnalyzer:
         self._gravity = GravityFilter(s)
         self._features = FeatureExtractor(s)
         self._ref = ReferenceEstimator(s.calib_walking_min_s)
+        self._seated = SeatedDirection()
+        # the still stretch since the last movement peak (seated-direction
+        # evidence): sum of up directions, seconds, walking seen,
+        # and whether it began with a confident stand-to-sit
+        self._st_sum = np.zeros(3)
+        self._st_n = 0
+        self._st_broken = False
+        self._st_sat_down = False
         from analysis.metrics import EventTracker
 
         self._tracker = EventTracker(s)
@@ -187,6 +206,7 @@ class WearerAnalyzer:
         self._special = np.zeros(0, dtype=bool)
         self._lt_sp = np.zeros((0, N_STATES, N_STATES))
         self._stand_ev = np.zeros((0, 3))
+        self._sit_ev = np.zeros((0, 3))
         self._n_ingested = 0
         self._pwalk = np.zeros(0)
         self._ptrans = np.zeros((0, len(TRANSITIONS) + 1))
@@ -299,7 +319,7 @@ class WearerAnalyzer:
         """Bytes of numeric state held for this wearer (arrays and carried samples)."""
         n = self._buf.nbytes + self._em.nbytes + self._lt_sp.nbytes + self._special.nbytes
         n += self._pwalk.nbytes + self._ptrans.nbytes + self._tilt.nbytes + self._cand.nbytes
-        n += self._stand_ev.nbytes
+        n += self._stand_ev.nbytes + self._sit_ev.nbytes + self._seated.state_bytes + 48
         n += self._features.state_nbytes
         gz = self._gravity.z
         n += 0 if gz is None else gz.nbytes
@@ -358,6 +378,15 @@ class WearerAnalyzer:
         cmask = okg & self._in_calibration(f["time_ns"])
         if cmask.any():
             ref.add_calibration(g[cmask])
+        sev = self._sit_ev[k : k + n]
+        r0 = ref.reference()
+        if r0 is not None:
+            # a stretch this close to upright may as well have been standing
+            # (between two bends that looked like sitting down and getting up)
+            with np.errstate(invalid="ignore"):
+                tilt = np.degrees(np.arccos(np.clip(sev @ r0.up, -1.0, 1.0)))
+            sev = np.where((tilt >= SEATED_TILT_MIN_DEG)[:, None], sev, np.nan)
+            self._seated.add(sev)
         if ref.walk_n < ref.walking_min_s:
             # before any walking: standing seen around confident sit/stand transitions
             gs = self._stand_ev[k : k + n]
@@ -398,6 +427,7 @@ class WearerAnalyzer:
         cand = ~informative | (
             (f["tilt_sd_deg"] < s.nonwear_tilt_sd_deg) & (f["intensity_g"] < s.static_intensity_g)
         )
+        sit_ev = self._seated_evidence(f, pw, pt, special, cand)
         self._em = np.concatenate((self._em, em))
         self._special = np.concatenate((self._special, special))
         self._lt_sp = np.concatenate((self._lt_sp, lt[special]))
@@ -405,8 +435,66 @@ class WearerAnalyzer:
         self._ptrans = np.concatenate((self._ptrans, pt))
         self._tilt = np.concatenate((self._tilt, tilt[r:-r]))
         self._stand_ev = np.concatenate((self._stand_ev, stand_ev))
+        self._sit_ev = np.concatenate((self._sit_ev, sit_ev))
         self._cand = np.concatenate((self._cand, cand))
         self._n_entered = a1
+
+    def _seated_evidence(
+        self,
+        f: npt.NDArray[np.void],
+        pw: F64,
+        pt: F64,
+        special: npt.NDArray[np.bool_],
+        cand: npt.NDArray[np.bool_],
+    ) -> F64:
+        """Seated directions of still stretches ending in the entered seconds.
+
+        A stretch runs between two special seconds (movement peaks or seconds
+        without transition context). It is a seated sample when it lasted
+        ``SEATED_STRETCH_MIN_S`` informative seconds (sensor noise alone, as
+        off the body, does not count) without walking, kept one direction (RMS spread below
+        ``SEATED_STRETCH_SPREAD_MAX_DEG``) and began
+        with a confident stand-to-sit or ends with a confident sit-to-stand;
+        its unit mean direction is placed at the second that ends it (NaN
+        elsewhere), to be consumed with the other reference evidence. The
+        stretch state carries over between calls, second by second, so any
+        chunking gives the same samples.
+
+        Returns (n, 3).
+        """
+        n = special.size
+        out = np.full((n, 3), np.nan)
+        g = f["g"]
+        # seconds showing only sensor noise (maybe off the body) do not count
+        ok = (f["coverage"] >= _MIN_COVERAGE) & np.isfinite(g).all(axis=1) & ~cand
+        gz = np.where(ok[:, None], g, 0.0)
+        broken = pw > 0.5
+        edges = [*np.flatnonzero(special).tolist(), n]
+        s0 = 0
+        for e in edges:
+            if e > s0:
+                self._st_sum = self._st_sum + gz[s0:e].sum(axis=0)
+                self._st_n += int(np.count_nonzero(ok[s0:e]))
+                self._st_broken = self._st_broken or bool(broken[s0:e].any())
+            if e == n:
+                break
+            stood_up = bool(pt[e, 2] > _SEATED_CONFIDENT)
+            if (
+                self._st_n >= SEATED_STRETCH_MIN_S
+                and not self._st_broken
+                and (self._st_sat_down or stood_up)
+            ):
+                nrm = float(np.linalg.norm(self._st_sum))
+                # one posture throughout: the directions stay close to their mean
+                spread = np.degrees(np.sqrt(max(0.0, 2.0 * (1.0 - nrm / self._st_n))))
+                if nrm > 0 and spread < SEATED_STRETCH_SPREAD_MAX_DEG:
+                    out[e] = self._st_sum / nrm
+            self._st_sum = np.zeros(3)
+            self._st_n = 0
+            self._st_broken = False
+            self._st_sat_down = bool(pt[e, 1] > _SEATED_CONFIDENT)
+            s0 = e + 1
+        return out
 
     def _decode(self, p: int) -> npt.NDArray[np.int64]:
         """Viterbi over the next ``p`` uncommitted seconds from the committed
@@ -419,7 +507,11 @@ class WearerAnalyzer:
         else:
             with np.errstate(invalid="ignore"):
                 incl = np.degrees(np.arccos(np.clip(g @ ref.up, -1.0, 1.0)))
-        em = self._em[:p] + angle_loglik(self.model, incl)
+        ll = angle_loglik(self.model, incl, g, self._seated.model())
+        # a sensor showing only its own noise is off the body (or about to be
+        # found so): its orientation on a desk says nothing about the posture
+        ll[self._cand[:p]] = 0.0
+        em = self._em[:p] + ll
         em[self._buf["coverage"][k0 : k0 + p] < _MIN_COVERAGE] = 0.0
         d = np.zeros(N_STATES)
         if self._last_state >= 0:
@@ -594,12 +686,13 @@ class WearerAnalyzer:
         if nonwear.any():
             # the sensor may come back at another rotation: forget the reference
             self._ref.reset()
+            self._seated.reset()
         events.extend(self._tracker.push(ep))
         self._last_state = int(states[-1])
         # drop committed per-epoch state
         n_sp = int(np.count_nonzero(self._special[:b]))
         self._em, self._special, self._lt_sp = self._em[b:], self._special[b:], self._lt_sp[n_sp:]
-        self._stand_ev = self._stand_ev[b:]
+        self._stand_ev, self._sit_ev = self._stand_ev[b:], self._sit_ev[b:]
         self._pwalk, self._ptrans = self._pwalk[b:], self._ptrans[b:]
         self._tilt, self._cand = self._tilt[b:], self._cand[b:]
         self._n_committed += b
