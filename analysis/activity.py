@@ -16,6 +16,11 @@ the wearer got there*:
   change during movement, and only through a transition.
 * **Angle** relative to the upright reference, when known, adds weak
   per-second evidence (lying is ~90° away; sitting usually leans back).
+* **This wearer's postures**: the still seconds on either side of a
+  confident stand-to-sit or sit-to-stand are exemplars of how this wearer
+  sits and stands (``PostureExemplars``); each second's angle to the nearest
+  of each adds sitting-vs-standing evidence that the population angle model
+  cannot give (one wearer stands where another sits).
 
 These feed a 4-state HMM (lying, sitting, standing, walking) decoded by
 Viterbi with a fixed look-ahead (``analysis.stream``). ``other`` (upright,
@@ -300,6 +305,97 @@ def angle_loglik(
             ll[:, STAND] = np.maximum(ll[:, STAND], BENT_STANDING_LOGLIK)
         ll -= ll.max(axis=1, keepdims=True)
         out[has_angle] = model.angle_weight * ll
+    return out
+
+
+#: posture exemplars kept per posture (the most recent ones)
+EXEMPLARS_KEPT = 12
+#: spread of one wearer's repeated sitting (or standing) direction around the
+#: nearest earlier one (deg): a chair or a stance is taken again within a few
+#: degrees, while across wearers and sensor placements the same posture
+#: differs by tens of degrees (the shipped inclination model's SDs)
+EXEMPLAR_SD_DEG = 6.0
+#: floor of a posture's personal log-likelihood (3 SDs): further from every
+#: exemplar of it is "not like before", whatever the distance
+EXEMPLAR_MAX_LOGLIK = 4.5
+
+
+class PostureExemplars:
+    """This wearer's own sitting and standing directions (constant size).
+
+    A confident stand-to-sit or sit-to-stand (``analysis.stream``) says which
+    posture the seconds just before and just after it were in, whatever the
+    sensor placement and the wearer's build; their mean up directions (sensor
+    frame) are kept as exemplars of that posture. Once both postures have
+    exemplars, a second is scored for sitting vs standing by its angle to the
+    nearest exemplar of each, on top of the shipped inclination model
+    (fitted across wearers, whose sitting and standing overlap: a wearer who
+    stands 17 deg from the walking direction looks seated to it).
+
+    Failure modes: a wrong confident transition adds a wrong exemplar; with
+    nearest-exemplar scoring it only blurs postures close to it (the evidence
+    there becomes neutral), and the most recent ``EXEMPLARS_KEPT`` per
+    posture are kept, so it is forgotten. A remounted sensor invalidates the
+    exemplars (``reset`` after non-wear).
+    """
+
+    def __init__(self) -> None:
+        #: (2, EXEMPLARS_KEPT, 3) unit directions: row 0 sitting, row 1 standing;
+        #: unused slots are zero vectors (90 deg from everything: floored)
+        self.dirs = np.zeros((2, EXEMPLARS_KEPT, 3))
+        self.count = np.zeros(2, dtype=np.int64)
+
+    def reset(self) -> None:
+        """Forget the exemplars (after non-wear: the sensor may come back rotated)."""
+        self.dirs[:] = 0.0
+        self.count[:] = 0
+
+    @property
+    def state_bytes(self) -> int:
+        return int(self.dirs.nbytes + self.count.nbytes)
+
+    def add(self, sitting: F64, standing: F64) -> None:
+        """(N, 3) up directions of seconds next to confident transitions, per
+        posture; rows with NaN are ignored."""
+        for i, g_in in enumerate((sitting, standing)):
+            rows = g_in[np.isfinite(g_in).all(axis=1)][-EXEMPLARS_KEPT:]
+            if rows.shape[0]:
+                slots = (self.count[i] + np.arange(rows.shape[0])) % EXEMPLARS_KEPT
+                self.dirs[i, slots] = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+                self.count[i] += rows.shape[0]
+
+    def sit_minus_stand(self, g_unit: F64) -> F64 | None:
+        """(n,) log-likelihood of sitting minus standing of (n, 3) up directions
+        (NaN where unknown), or None until both postures have an exemplar."""
+        if not self.count.all():
+            return None
+        # von Mises-Fisher log-density of the nearest exemplar, -kappa (1 - cos),
+        # kappa = 1 / sd^2 (rad): -0.5 (angle / sd)^2 for small angles, no arccos
+        kappa = 1.0 / np.radians(EXEMPLAR_SD_DEG) ** 2
+        cos = g_unit @ self.dirs.reshape(-1, 3).T  # (n, 2 K); NaN stays NaN
+        ll = kappa * (cos.reshape(-1, 2, EXEMPLARS_KEPT).max(axis=2) - 1.0)  # (n, 2)
+        # robust: a direction far from every exemplar of a posture is a way of
+        # sitting or standing not seen yet (a bed's edge, not the desk chair),
+        # so its log-likelihood is floored and two far postures tie
+        np.maximum(ll, -EXEMPLAR_MAX_LOGLIK, out=ll)
+        out: F64 = ll[:, 0] - ll[:, 1]
+        return out
+
+
+def personal_sit_stand(model: ActivityModel, angle_ll: F64, sit_minus_stand: F64) -> F64:
+    """Angle evidence (n, 4) with the wearer's own sitting/standing evidence added.
+
+    ``sit_minus_stand`` (n,) is ``PostureExemplars.sit_minus_stand`` (NaN
+    where unknown). The shipped model says where people sit and stand, the
+    exemplars where this wearer did: independent evidence, so log-likelihoods
+    add. The less likely of the two postures loses the difference, weighted
+    like every angle evidence (``angle_weight``: seconds of one static period
+    are strongly correlated); lying and walking are untouched.
+    """
+    out = angle_ll.copy()
+    d = model.angle_weight * np.nan_to_num(sit_minus_stand)
+    out[:, SIT] += np.minimum(d, 0.0)
+    out[:, STAND] -= np.maximum(d, 0.0)
     return out
 
 

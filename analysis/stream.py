@@ -39,9 +39,11 @@ from analysis.activity import (
     WALK,
     WINDOW_EPOCHS,
     ActivityModel,
+    PostureExemplars,
     angle_loglik,
     hmm_inputs,
     movement_peaks,
+    personal_sit_stand,
     transition_probabilities,
     viterbi,
     walk_probability,
@@ -74,6 +76,9 @@ _KIND[(SIT, WALK)] = "sit_to_stand"
 _KIND[(WALK, LIE)] = "stand_to_lie"
 _KIND[(LIE, WALK)] = "lie_to_stand"
 _TRANS_CLASS = {name: i for i, (name, _, _) in enumerate(TRANSITIONS, start=1)}
+#: posture before / after each transition class (index 0, no transition: -1)
+_TRANS_FROM = np.array([-1] + [a for _, a, _ in TRANSITIONS], dtype=np.int64)
+_TRANS_TO = np.array([-1] + [b for _, _, b in TRANSITIONS], dtype=np.int64)
 _STATE_CODE = np.array([int(a) for a in STATES], dtype=np.int8)
 #: an epoch with less data than this carries no evidence
 _MIN_COVERAGE = 0.2
@@ -87,6 +92,9 @@ _SEATED_CONFIDENT = 0.9
 #: less (sitting on the edge of the bed on the way to lying down) is part of
 #: one transition through it, not two transitions
 _MIN_HELD_S = 6
+#: the posture next to a transition is read this many seconds (and up to 3
+#: more) before and after its movement peak (``PostureExemplars``)
+_EXEMPLAR_GAP_S = 3
 #: samples per front-end call for long inputs (whole recordings)
 _FRONT_END_BLOCK = 1 << 16
 #: posture of each HMM state for transition events (walking is upright)
@@ -187,6 +195,7 @@ class WearerAnalyzer:
         self._st_n = 0
         self._st_broken = False
         self._st_sat_down = False
+        self._exemplars = PostureExemplars()
         from analysis.metrics import EventTracker
 
         self._tracker = EventTracker(s)
@@ -207,6 +216,9 @@ class WearerAnalyzer:
         self._lt_sp = np.zeros((0, N_STATES, N_STATES))
         self._stand_ev = np.zeros((0, 3))
         self._sit_ev = np.zeros((0, 3))
+        # (float32: per-second evidence held for the look-ahead, most of it NaN)
+        self._sit_ex = np.zeros((0, 3), dtype=np.float32)
+        self._stand_ex = np.zeros((0, 3), dtype=np.float32)
         self._n_ingested = 0
         self._pwalk = np.zeros(0)
         self._ptrans = np.zeros((0, len(TRANSITIONS) + 1))
@@ -320,6 +332,7 @@ class WearerAnalyzer:
         n = self._buf.nbytes + self._em.nbytes + self._lt_sp.nbytes + self._special.nbytes
         n += self._pwalk.nbytes + self._ptrans.nbytes + self._tilt.nbytes + self._cand.nbytes
         n += self._stand_ev.nbytes + self._sit_ev.nbytes + self._seated.state_bytes + 48
+        n += self._sit_ex.nbytes + self._stand_ex.nbytes + self._exemplars.state_bytes
         n += self._features.state_nbytes
         gz = self._gravity.z
         n += 0 if gz is None else gz.nbytes
@@ -387,6 +400,9 @@ class WearerAnalyzer:
                 tilt = np.degrees(np.arccos(np.clip(sev @ r0.up, -1.0, 1.0)))
             sev = np.where((tilt >= SEATED_TILT_MIN_DEG)[:, None], sev, np.nan)
             self._seated.add(sev)
+        self._exemplars.add(
+            self._sit_ex[k : k + n].astype(np.float64), self._stand_ex[k : k + n].astype(np.float64)
+        )
         if ref.walk_n < ref.walking_min_s:
             # before any walking: standing seen around confident sit/stand transitions
             gs = self._stand_ev[k : k + n]
@@ -423,6 +439,20 @@ class WearerAnalyzer:
         before = peaks & (pt[:, 1] > _CONFIDENT)
         stand_ev[after] = ga[r:-r][after]
         stand_ev[before] = gb[r:-r][before]
+        # the wearer's own postures (PostureExemplars): the still seconds on
+        # either side of each confident transition show the postures it
+        # leaves and reaches (sitting on a bed's edge as well as on a chair)
+        sit_ex = np.full((a1 - a0, 3), np.nan, dtype=np.float32)
+        stand_ex = np.full((a1 - a0, 3), np.nan, dtype=np.float32)
+        cls = np.argmax(pt, axis=1)
+        conf = np.flatnonzero(peaks & (cls > 0) & (pt.max(axis=1) > _CONFIDENT))
+        if conf.size:
+            g_bef = self._still_direction(k0, conf, -1)
+            g_aft = self._still_direction(k0, conf, 1)
+            src, dst = _TRANS_FROM[cls[conf]][:, None], _TRANS_TO[cls[conf]][:, None]
+            nan = np.full_like(g_bef, np.nan)
+            sit_ex[conf] = np.where(src == SIT, g_bef, np.where(dst == SIT, g_aft, nan))
+            stand_ex[conf] = np.where(src == STAND, g_bef, np.where(dst == STAND, g_aft, nan))
         # non-wear candidates: no data, or only sensor noise (no breathing-level tilt jitter)
         cand = ~informative | (
             (f["tilt_sd_deg"] < s.nonwear_tilt_sd_deg) & (f["intensity_g"] < s.static_intensity_g)
@@ -436,6 +466,8 @@ class WearerAnalyzer:
         self._tilt = np.concatenate((self._tilt, tilt[r:-r]))
         self._stand_ev = np.concatenate((self._stand_ev, stand_ev))
         self._sit_ev = np.concatenate((self._sit_ev, sit_ev))
+        self._sit_ex = np.concatenate((self._sit_ex, sit_ex))
+        self._stand_ex = np.concatenate((self._stand_ex, stand_ex))
         self._cand = np.concatenate((self._cand, cand))
         self._n_entered = a1
 
@@ -496,6 +528,28 @@ class WearerAnalyzer:
             s0 = e + 1
         return out
 
+    def _still_direction(self, k0: int, idx: npt.NDArray[np.int64], side: int) -> F64:
+        """(len(idx), 3) mean up direction of the still seconds 3-6 s before
+        (side -1) or after (side 1) each buffer second ``k0 + idx``, NaN with
+        fewer than two: the posture held next to a transition, clear of the
+        movement itself (the peak may sit anywhere in a 2-4 s transition)."""
+        s = self.settings
+        off = np.arange(_EXEMPLAR_GAP_S, _EXEMPLAR_GAP_S + 4) * side
+        rows = (k0 + idx)[:, None] + off[None, :]  # (m, 4)
+        f = self._buf[rows]
+        still = (
+            (f["coverage"] >= _MIN_COVERAGE)
+            & (f["intensity_g"] < s.static_intensity_g)
+            & (f["rot_deg"] < s.static_rotation_deg)
+            & np.isfinite(f["g"]).all(axis=2)
+        )
+        sm = np.where(still[:, :, None], f["g"], 0.0).sum(axis=1)
+        nrm = np.linalg.norm(sm, axis=1, keepdims=True)
+        ok = (still.sum(axis=1) >= 2)[:, None] & (nrm > 0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out: F64 = np.where(ok, sm / np.where(nrm > 0, nrm, 1.0), np.nan)
+        return out
+
     def _decode(self, p: int) -> npt.NDArray[np.int64]:
         """Viterbi over the next ``p`` uncommitted seconds from the committed
         state, with the angle evidence of the upright reference known now."""
@@ -508,6 +562,9 @@ class WearerAnalyzer:
             with np.errstate(invalid="ignore"):
                 incl = np.degrees(np.arccos(np.clip(g @ ref.up, -1.0, 1.0)))
         ll = angle_loglik(self.model, incl, g, self._seated.model())
+        personal = self._exemplars.sit_minus_stand(g)
+        if personal is not None:
+            ll = personal_sit_stand(self.model, ll, personal)
         # a sensor showing only its own noise is off the body (or about to be
         # found so): its orientation on a desk says nothing about the posture
         ll[self._cand[:p]] = 0.0
@@ -687,12 +744,14 @@ class WearerAnalyzer:
             # the sensor may come back at another rotation: forget the reference
             self._ref.reset()
             self._seated.reset()
+            self._exemplars.reset()
         events.extend(self._tracker.push(ep))
         self._last_state = int(states[-1])
         # drop committed per-epoch state
         n_sp = int(np.count_nonzero(self._special[:b]))
         self._em, self._special, self._lt_sp = self._em[b:], self._special[b:], self._lt_sp[n_sp:]
         self._stand_ev, self._sit_ev = self._stand_ev[b:], self._sit_ev[b:]
+        self._sit_ex, self._stand_ex = self._sit_ex[b:], self._stand_ex[b:]
         self._pwalk, self._ptrans = self._pwalk[b:], self._ptrans[b:]
         self._tilt, self._cand = self._tilt[b:], self._cand[b:]
         self._n_committed += b
