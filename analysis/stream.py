@@ -11,6 +11,8 @@ Pipeline per wearer::
     samples -> Resampler -> GravityFilter -> FeatureExtractor   (causal, per sample)
             -> window features (needs WINDOW_EPOCHS s of look-ahead)
             -> gait / transition probabilities, angle vs reference
+               (none placed before the sensor has settled on the body: at
+               the start of a stream and after non-wear, ``_onset``)
             -> every ``commit_block_s``, once ``decision_lag_s`` of look-ahead
                exists: add the angle evidence with the upright reference known
                *now*, Viterbi from the last committed state over the whole
@@ -95,6 +97,11 @@ _MIN_HELD_S = 6
 #: the posture next to a transition is read this many seconds (and up to 3
 #: more) before and after its movement peak (``PostureExemplars``)
 _EXEMPLAR_GAP_S = 3
+#: the stream is settled on the body once the wearer has been still or
+#: walking this many consecutive seconds (s); before that, at the start of a
+#: stream or after non-wear, movement is the sensor being put on and settled,
+#: not a postural transition (``WearerAnalyzer._onset``)
+_SETTLE_S = _MIN_HELD_S
 #: samples per front-end call for long inputs (whole recordings)
 _FRONT_END_BLOCK = 1 << 16
 #: posture of each HMM state for transition events (walking is upright)
@@ -196,6 +203,11 @@ class WearerAnalyzer:
         self._st_broken = False
         self._st_sat_down = False
         self._exemplars = PostureExemplars()
+        # onset (``_onset``): settled on the body yet, length of the current
+        # run of settled-looking seconds, of non-wear candidate seconds
+        self._settled = False
+        self._settle_run = 0
+        self._offbody_run = 0
         from analysis.metrics import EventTracker
 
         self._tracker = EventTracker(s)
@@ -431,6 +443,18 @@ class WearerAnalyzer:
         unknown = ~complete[r:-r]
         f = self._buf[k0:k1]
         informative = f["coverage"] >= _MIN_COVERAGE
+        # non-wear candidates: no data, or only sensor noise (no breathing-level tilt jitter)
+        cand = ~informative | (
+            (f["tilt_sd_deg"] < s.nonwear_tilt_sd_deg) & (f["intensity_g"] < s.static_intensity_g)
+        )
+        onset = self._onset(f, pw, cand)
+        if onset.any():
+            # the sensor being put on: no transition is placed (so none is
+            # reported, and none seeds the wearer's exemplars or seated
+            # directions); the first posture stays open, as without context
+            pt[onset] = np.eye(pt.shape[1])[0]
+            peaks = peaks & ~onset
+            unknown = unknown | onset
         em, lt = hmm_inputs(self.model, pw, pt, informative, peaks, unknown)
         special = peaks | unknown
         # a confident sit-to-stand ends in standing, a confident stand-to-sit starts there
@@ -453,10 +477,6 @@ class WearerAnalyzer:
             nan = np.full_like(g_bef, np.nan)
             sit_ex[conf] = np.where(src == SIT, g_bef, np.where(dst == SIT, g_aft, nan))
             stand_ex[conf] = np.where(src == STAND, g_bef, np.where(dst == STAND, g_aft, nan))
-        # non-wear candidates: no data, or only sensor noise (no breathing-level tilt jitter)
-        cand = ~informative | (
-            (f["tilt_sd_deg"] < s.nonwear_tilt_sd_deg) & (f["intensity_g"] < s.static_intensity_g)
-        )
         sit_ev = self._seated_evidence(f, pw, pt, special, cand)
         self._em = np.concatenate((self._em, em))
         self._special = np.concatenate((self._special, special))
@@ -470,6 +490,44 @@ class WearerAnalyzer:
         self._stand_ex = np.concatenate((self._stand_ex, stand_ex))
         self._cand = np.concatenate((self._cand, cand))
         self._n_entered = a1
+
+    def _onset(
+        self, f: npt.NDArray[np.void], pw: F64, cand: npt.NDArray[np.bool_]
+    ) -> npt.NDArray[np.bool_]:
+        """(n,) True for the entered seconds before the sensor has settled on the body.
+
+        A stream begins (and resumes after non-wear) with the sensor being put
+        on: its movement is handling, not a postural transition, and the
+        posture before it was never observed. The sensor has settled once the
+        wearer has been still (not sensor noise alone) or walking for
+        ``_SETTLE_S`` consecutive seconds; a run of ``nonwear_min_s``
+        non-wear candidate seconds starts a new onset. Carried second by
+        second between calls, so any chunking gives the same mask.
+        """
+        n = cand.size
+        s = self.settings
+        if self._settled and self._offbody_run == 0 and not cand.any():
+            return np.zeros(n, dtype=bool)  # the usual case: worn and settled
+        settling = (
+            ~cand
+            & (
+                ((f["intensity_g"] < s.static_intensity_g) & (f["rot_deg"] < s.static_rotation_deg))
+                | (pw > 0.5)
+            )
+        ).tolist()
+        cand_l = cand.tolist()
+        out = np.zeros(n, dtype=bool)
+        settled, run, off = self._settled, self._settle_run, self._offbody_run
+        for i in range(n):
+            off = off + 1 if cand_l[i] else 0
+            if off >= s.nonwear_min_s:
+                settled, run = False, 0
+            if not settled:
+                run = run + 1 if settling[i] else 0
+                settled = run >= _SETTLE_S
+                out[i] = not settled
+        self._settled, self._settle_run, self._offbody_run = settled, run, off
+        return out
 
     def _seated_evidence(
         self,
