@@ -153,3 +153,11 @@ def sample_batches(
             )
         )
     return out
+
+
+def run_module(mod: str, quick: bool) -> list[Entry]:
+    """``bench.<mod>.run(quick)`` (a top-level function: runs in a worker process)."""
+    import importlib
+
+    result: list[Entry] = importlib.import_module(f"bench.{mod}").run(quick=quick)
+    return result
