@@ -115,8 +115,9 @@ class AnalysisSettings:
         """Defaults for whole recordings (``postmon analyze``): no one waits for
         the answer, so the decoder looks 5 minutes ahead (the first walking of
         a session then calibrates the postures before it) and decides in
-        2.5-minute blocks. Live streams keep the short default look-ahead."""
-        base: dict[str, Any] = {"decision_lag_s": 300, "commit_block_s": 150}
+        5-minute blocks (each second is decoded once or twice, not three
+        times). Live streams keep the short default look-ahead."""
+        base: dict[str, Any] = {"decision_lag_s": 300, "commit_block_s": 300}
         base.update(overrides)
         return cls(**base)
 
