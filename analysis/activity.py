@@ -206,7 +206,14 @@ def window_features(
     peak_k = np.argmax(np.nan_to_num(ang_core, nan=-1.0), axis=1)
     peak_ang = ang_core[np.arange(n), peak_k]
     excursion = np.nan_to_num(peak_ang - np.nan_to_num(turn, nan=0.0), nan=0.0)
-    tilt_vec = core[np.arange(n), peak_k] - gb
+    # forward-sign evidence: the direction the trunk leaned towards, from the
+    # middle of the two end postures to the point farthest from both. (The
+    # point farthest from the start alone may be the end posture itself: a
+    # pelvis that tilts back 30° onto the seat after a 20° forward lean.)
+    with np.errstate(invalid="ignore"):
+        ang_after = np.degrees(np.arccos(np.clip(np.einsum("nkj,nj->nk", core, ga), -1.0, 1.0)))
+    lean_k = np.argmax(np.nan_to_num(np.minimum(ang_core, ang_after), nan=-1.0), axis=1)
+    tilt_vec = core[np.arange(n), lean_k] - _unit_mean(np.stack((gb, ga), axis=1))
     disp = _nan_reduce(feat["disp_m"][idx[:, w - 2 : w + 3]].astype(np.float64), "sum")
     vmax = _nan_reduce(feat["vmax_ms"][idx[:, w - 2 : w + 3]].astype(np.float64), "max")
     vmin = _nan_reduce(feat["vmin_ms"][idx[:, w - 2 : w + 3]].astype(np.float64), "min")
@@ -305,6 +312,39 @@ def angle_loglik(
             ll[:, STAND] = np.maximum(ll[:, STAND], BENT_STANDING_LOGLIK)
         ll -= ll.max(axis=1, keepdims=True)
         out[has_angle] = model.angle_weight * ll
+    return out
+
+
+#: An explicit "stand tall" calibration is the wearer's upright standing.
+#: Standing still, the trunk stays within a few degrees of it, and leaves it
+#: forwards (a bend, a lean over a bench); a trunk held *behind* it rests on
+#: a backrest (sitting) or lies. Standing becomes unlikely this far behind (deg)
+RECLINED_FROM_DEG = 4.0
+#: ... falling off with this scale (deg) ...
+RECLINED_SD_DEG = 2.0
+#: ... to at most this log-likelihood (before ``angle_weight``): a forward
+#: axis of the wrong sign must not outweigh every movement of the day
+RECLINED_MAX_PENALTY = 8.0
+
+
+def reclined_standing(model: ActivityModel, ll: F64, flex_deg: F64) -> F64:
+    """Per-second evidence ``ll`` (n, 4) with standing made unlikely where the
+    trunk is held behind the calibrated upright.
+
+    ``flex_deg`` is the sagittal flexion (+ forward) relative to an explicit
+    standing calibration with a forward axis of known sign (NaN: no change).
+    Behind ``RECLINED_FROM_DEG``, standing is at most as likely as sitting
+    (the wearer's learned standing and sitting exemplars may both lie in
+    front) and less so the further behind. Sitting, lying and walking are
+    left to the other evidence.
+    """
+    behind = np.nan_to_num(-flex_deg - RECLINED_FROM_DEG, nan=0.0).clip(0.0, None)
+    on = behind > 0.0
+    if not on.any():
+        return ll
+    out = ll.copy()
+    pen = np.minimum(0.5 * (behind[on] / RECLINED_SD_DEG) ** 2, RECLINED_MAX_PENALTY)
+    out[on, STAND] = np.minimum(ll[on, STAND], ll[on, SIT]) - model.angle_weight * pen
     return out
 
 

@@ -63,12 +63,15 @@ class Reference:
     fwd : (3,) unit vector perpendicular to ``up`` pointing forward, or None
     source : how ``up`` was obtained: "calibration", "walking", "posture", "none"
     fwd_source : "walking", "transitions", "bending" or "none"
+    fwd_sign_n : how many forward leans (sit/stand transitions) set the sign
+        of ``fwd``; 0 when the sign is a guess (walking alone gives the axis)
     """
 
     up: F64
     fwd: F64 | None = None
     source: str = "none"
     fwd_source: str = "none"
+    fwd_sign_n: int = 0
     #: (3, 3) rows up, forward, right (forward and right NaN without a forward
     #: axis): the angles of many seconds are then one matrix product
     frame: F64 = field(init=False, repr=False, compare=False)
@@ -254,7 +257,8 @@ class ReferenceEstimator:
                     fwd = -axis
         if fwd is None and self.tilt_n >= 1 and np.linalg.norm(tilt_h) > 1e-3:
             fwd, fwd_source = -tilt_h / np.linalg.norm(tilt_h), "transitions"
-        self._cached = Reference(up, fwd, source, fwd_source)
+        sign_n = self.tilt_n if fwd is not None and np.linalg.norm(tilt_h) > 1e-3 else 0
+        self._cached = Reference(up, fwd, source, fwd_source, sign_n)
         return self._cached
 
 

@@ -46,6 +46,7 @@ from analysis.activity import (
     hmm_inputs,
     movement_peaks,
     personal_sit_stand,
+    reclined_standing,
     transition_probabilities,
     viterbi,
     walk_probability,
@@ -623,6 +624,11 @@ class WearerAnalyzer:
         personal = self._exemplars.sit_minus_stand(g)
         if personal is not None:
             ll = personal_sit_stand(self.model, ll, personal)
+        if ref is not None and ref.source == "calibration" and ref.fwd_sign_n > 0:
+            # upright known from the wearer standing tall, forward known: a
+            # trunk held behind that upright is not standing
+            _, flex, _ = trunk_angles(g, ref)
+            ll = reclined_standing(self.model, ll, flex)
         # a sensor showing only its own noise is off the body (or about to be
         # found so): its orientation on a desk says nothing about the posture
         ll[self._cand[:p]] = 0.0

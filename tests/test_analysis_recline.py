@@ -1,0 +1,62 @@
+"""The forward sign from a transition's lean, and a trunk held behind the
+calibrated upright (a backrest) read as not standing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from analysis.activity import (
+    RECLINED_FROM_DEG,
+    SIT,
+    STAND,
+    WINDOW_EPOCHS,
+    reclined_standing,
+    window_features,
+)
+from analysis.model_params import MODEL
+from analysis.stream import _nan_features
+
+
+def _up_seen(flex_deg: np.ndarray) -> np.ndarray:
+    """Unit "up" in a sensor aligned with the trunk (x forward, z up) flexed by flex_deg."""
+    a = np.radians(flex_deg)
+    return np.stack([-np.sin(a), np.zeros_like(a), np.cos(a)], axis=1)
+
+
+@pytest.mark.parametrize(
+    ("before", "peak", "after"),
+    [
+        (0.0, 25.0, -30.0),  # lower back sitting down: lean, then the pelvis tilts back
+        (-30.0, 25.0, 0.0),  # ... getting up
+        (3.0, 35.0, 15.0),  # upper back onto a desk chair
+        (15.0, 45.0, 3.0),
+    ],
+)
+def test_lean_direction_is_forward_whichever_end_is_further(
+    before: float, peak: float, after: float
+) -> None:
+    w = WINDOW_EPOCHS
+    n = 2 * w + 1
+    flex = np.full(n, before)
+    flex[w] = peak
+    flex[w + 1 :] = after
+    feat = _nan_features(n, 0)
+    feat["g"] = _up_seen(flex)
+    *_, tilt, _, _ = window_features(feat, w, w + 1)
+    # during a forward lean the measured up moves towards -forward (-x here)
+    assert tilt[0, 0] < 0
+    assert abs(tilt[0, 1]) < 1e-9
+
+
+def test_standing_behind_calibrated_upright_is_unlikely() -> None:
+    flex = np.array([10.0, 0.0, -RECLINED_FROM_DEG + 0.5, -8.0, -30.0, np.nan])
+    ll = np.zeros((flex.size, 4))
+    ll[:, STAND] = 1.0  # other evidence favours standing everywhere
+    out = reclined_standing(MODEL, ll, flex)
+    # in front of upright, near it, or unknown: unchanged
+    np.testing.assert_array_equal(out[[0, 1, 2, 5]], ll[[0, 1, 2, 5]])
+    # behind: standing no more likely than sitting, and less so further back
+    assert (out[3:5, STAND] < out[3:5, SIT]).all()
+    assert out[4, STAND] < out[3, STAND]
+    np.testing.assert_array_equal(out[:, SIT], ll[:, SIT])
