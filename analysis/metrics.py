@@ -70,6 +70,7 @@ class EventTracker:
         self.st_start = -1
         self.st_last = -1  # last static epoch (ns)
         self.st_gap = 0  # non-static epochs since the last static one
+        self.st_incl = 0.0  # inclination of the last static epoch (deg)
         # sustained flexion
         self.fx_start = -1
         self.fx_n = 0
@@ -87,19 +88,28 @@ class EventTracker:
         st_all = epochs["static"].tolist()
         flex = epochs["flexion_deg"].astype(np.float64)
         fx_all = np.where(np.isfinite(flex), flex, -1e9).tolist()
+        inc_all = epochs["inclination_deg"].astype(np.float64).tolist()
         thr = self.s.sustained_flexion_deg
         tol = round(self.s.static_tolerance_s)
-        for t, a, st, fx in zip(t_all, act_all, st_all, fx_all, strict=True):
+        turn_max = self.s.static_break_tilt_deg
+        for t, a, st, fx, inc in zip(t_all, act_all, st_all, fx_all, inc_all, strict=True):
             self._bout_step(t, a, out)
-            # static periods: walking or a long movement ends them
+            # static periods: walking, a long movement or a large one (a bend,
+            # not a shift in the chair) ends them
             if st and a != _NONWEAR:
                 if self.st_start < 0:
                     self.st_start = t
                 self.st_last = t
                 self.st_gap = 0
+                if not math.isnan(inc):
+                    self.st_incl = inc
             elif self.st_start >= 0:
                 self.st_gap += 1
-                if a in (_WALKING, _NONWEAR) or self.st_gap > tol:
+                if (
+                    a in (_WALKING, _NONWEAR)
+                    or self.st_gap > tol
+                    or abs(inc - self.st_incl) > turn_max  # False for NaN
+                ):
                     self._close_static(out)
             # sustained flexion (holding-time rule)
             if fx >= thr and a != _NONWEAR:
@@ -188,6 +198,7 @@ def bouts(
             ("activity", np.int8),
             ("static", np.bool_),
             ("flexion_deg", np.float32),
+            ("inclination_deg", np.float32),
         ],
     )
     ep["time_ns"] = np.asarray(time_ns, dtype=np.int64)

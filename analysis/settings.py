@@ -82,9 +82,16 @@ class AnalysisSettings:
     static_break_s: float = 60.0
     #: static periods shorter than this are not reported as events
     static_period_min_s: float = 60.0
-    #: walking, stairs and transitions are never static, so a static period
-    #: tolerates short movements (a shift in the chair) up to this length
-    static_tolerance_s: float = 3.0
+    #: walking ends a static period at once; other movement ends it only when
+    #: it lasts longer than this (s): a shift in the chair, a reach or a
+    #: glance over the shoulder is a micro-movement within sitting still, not
+    #: a break (reference/metrics.md: a break takes a minute of standing or
+    #: walking). Such movements take 2-4 s; each second they touch reads as moving.
+    static_tolerance_s: float = 5.0
+    #: ... and only when it stays within this many degrees of the static
+    #: posture's inclination: bending down to pick something up (30-90°) is a
+    #: break, a fidget or a reach (5-15°) is not
+    static_break_tilt_deg: float = 20.0
 
     def __post_init__(self) -> None:
         if not 10.0 <= self.working_rate_hz <= 100.0:
@@ -101,6 +108,12 @@ class AnalysisSettings:
             raise ValueError(f"stream_buffer_s={self.stream_buffer_s} must be within 0..60")
         if self.min_bout_s < 0:
             raise ValueError(f"min_bout_s={self.min_bout_s} must be >= 0")
+        if not 0.0 <= self.static_tolerance_s <= 60.0:
+            raise ValueError(f"static_tolerance_s={self.static_tolerance_s} must be within 0..60")
+        if not 0.0 < self.static_break_tilt_deg <= 180.0:
+            raise ValueError(
+                f"static_break_tilt_deg={self.static_break_tilt_deg} must be within (0, 180]"
+            )
         if not self.sitting_brief_max_min < self.sitting_moderate_max_min:
             raise ValueError("sitting_brief_max_min must be < sitting_moderate_max_min")
         if self.nonwear_min_s < 1 or self.nonwear_min_s > self.decision_lag_s - 5:

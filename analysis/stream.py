@@ -95,6 +95,11 @@ _SEATED_CONFIDENT = 0.9
 #: less (sitting on the edge of the bed on the way to lying down) is part of
 #: one transition through it, not two transitions
 _MIN_HELD_S = 6
+#: a run of non-wear candidate seconds (the sensor's own noise only, no
+#: breathing) this long (s) is the sensor put down for a moment, not a body
+#: holding still: not static, so it ends a static period. Worn, the stillest
+#: runs last 1-3 s (HAPT and the simulator's devices).
+OFF_BODY_MIN_S = 5
 #: the posture next to a transition is read this many seconds (and up to 3
 #: more) before and after its movement peak (``PostureExemplars``)
 _EXEMPLAR_GAP_S = 3
@@ -643,19 +648,23 @@ class WearerAnalyzer:
             d, em, sp, self._lt_sp[: int(np.count_nonzero(sp))], self.model.walk_switch_logp
         )
 
-    def _nonwear(self, b: int) -> npt.NDArray[np.bool_]:
-        """Which of the next ``b`` epochs to commit are non-wear.
+    def _nonwear(self, b: int) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+        """Which of the next ``b`` epochs to commit are non-wear, and which are
+        off the body for a moment (not static).
 
         A run of candidate epochs is non-wear once it lasts ``nonwear_min_s``;
         since ``decision_lag_s`` exceeds that, a run reaching into the
         look-ahead is already known to be long enough when its first epoch is
-        committed, so the decision never depends on the chunking.
+        committed, so the decision never depends on the chunking. A shorter
+        run of at least ``OFF_BODY_MIN_S`` (the sensor put down for a few
+        seconds) is not non-wear, but neither is it a body holding still.
         """
         cand = self._cand
         out = np.zeros(b, dtype=bool)
+        off = np.zeros(b, dtype=bool)
         if not cand[:b].any():  # the usual case: worn throughout the block
             self._cand_run_start = -1
-            return out
+            return out, off
         base = self._n_committed
         d = np.diff(np.concatenate(([0], cand.view(np.int8), [0])))
         starts = np.flatnonzero(d == 1).tolist()
@@ -668,6 +677,8 @@ class WearerAnalyzer:
                 abs_start = self._cand_run_start
             if base + e0 - abs_start >= self.settings.nonwear_min_s:
                 out[s0 : min(e0, b)] = True
+            if base + e0 - abs_start >= OFF_BODY_MIN_S:
+                off[s0 : min(e0, b)] = True
         if cand[b - 1]:
             run_s = b - 1
             while run_s > 0 and cand[run_s - 1]:
@@ -678,7 +689,7 @@ class WearerAnalyzer:
                 self._cand_run_start = base + run_s
         else:
             self._cand_run_start = -1
-        return out
+        return out, off
 
     def _report(self, pe: _PendingTransition) -> Event | None:
         """The event of a held posture change, or None when the movement argued
@@ -773,7 +784,7 @@ class WearerAnalyzer:
 
         k0 = self._n_committed - self._buf_start
         f = self._buf[k0 : k0 + b]
-        nonwear = self._nonwear(b)
+        nonwear, off_body = self._nonwear(b)
         pw = self._pwalk[:b]
         act = _STATE_CODE[states].copy()
         other = (states == STAND) & (f["intensity_g"] > s.other_intensity_g) & (pw < 0.5)
@@ -790,6 +801,7 @@ class WearerAnalyzer:
         static = (
             informative
             & ~nonwear
+            & ~off_body
             & ((inten < s.static_intensity_g) | (f["sd_mag_g"] < s.static_variability_g))
             & (f["rot_deg"] < s.static_rotation_deg)
             & (states != WALK)

@@ -99,3 +99,37 @@ def test_daily_summary_numbers() -> None:
     assert s.sustained_flexion_min == pytest.approx(40.0)
     assert s.settings["min_bout_s"] == 10.0
     assert len(s.eva_min) == 24
+
+
+def _incl_epochs(incl: list[float], static: list[bool]) -> np.ndarray:
+    ep = _epochs([S] * len(incl), None, static)
+    ep["inclination_deg"] = incl
+    return ep
+
+
+@pytest.mark.parametrize(
+    ("move_s", "move_incl", "one_period"),
+    [
+        (4, 22.0, True),  # a shift in the chair: 4 s, a few degrees
+        (6, 12.0, False),  # longer than static_tolerance_s (5 s)
+        (3, 55.0, False),  # short but a bend: 40° away from the static posture
+        (3, float("nan"), True),  # angle unknown (no reference yet): length decides
+    ],
+)
+def test_static_period_tolerates_small_short_movements_only(
+    move_s: int, move_incl: float, one_period: bool
+) -> None:
+    incl = [15.0] * 100 + [move_incl] * move_s + [15.0] * 100
+    static = [True] * 100 + [False] * move_s + [True] * 100
+    tr = EventTracker(AnalysisSettings(static_period_min_s=60))
+    ev = tr.push(_incl_epochs(incl, static)) + tr.finish()
+    got = [(e.time_ns // NS, e.duration_s) for e in ev if e.kind == EventKind.STATIC_PERIOD]
+    if one_period:
+        assert got == [(0, 200.0 + move_s)]
+    else:
+        assert got == [(0, 100.0), (100 + move_s, 100.0)]
+
+
+def test_static_break_tilt_setting_is_validated() -> None:
+    with pytest.raises(ValueError, match="static_break_tilt_deg"):
+        AnalysisSettings(static_break_tilt_deg=0.0)

@@ -12,6 +12,7 @@ import itertools
 import numpy as np
 import pytest
 
+from analysis.contracts import Activity
 from analysis.preprocess import FEATURE_DTYPE
 from analysis.settings import AnalysisSettings
 from analysis.stream import WearerAnalyzer
@@ -89,3 +90,25 @@ def test_long_nonwear_starts_a_new_onset_whatever_the_chunking(cuts: tuple[int, 
     first_back = 12 + nw + 5
     assert got[first_back]
     assert not got[-1]
+
+
+@pytest.mark.parametrize(("off_s", "static_through"), [(3, True), (15, False)])
+def test_sensor_put_down_for_seconds_is_not_a_body_holding_still(
+    off_s: int, static_through: bool
+) -> None:
+    # a wearer sitting still (breathing moves the trunk a little), the sensor
+    # lying on a desk for off_s seconds (its own noise only), then back on
+    kinds = "s" * 200 + "n" * off_s + "s" * 200
+    f, _, _ = _seconds(kinds)
+    f["time_ns"] = np.arange(len(kinds), dtype=np.int64) * 1_000_000_000
+    f["g"] = (0.0, 0.0, 1.0)
+    f["g_angle"] = (0.0, 0.0, 1.0)
+    f["tilt_sd_deg"] = np.where(np.array(list(kinds)) == "n", 0.002, 0.2)
+    an = WearerAnalyzer(AnalysisSettings())
+    out = an.feed_features(f)
+    ep = np.concatenate((out.epochs, an.finish().epochs))
+    off = slice(200, 200 + off_s)
+    assert ep["static"][20:200].all()
+    assert ep["static"][200 + off_s :].all()
+    assert bool(ep["static"][off].all()) is static_through
+    assert (ep["activity"][off] != int(Activity.NONWEAR)).all()  # too short for non-wear
