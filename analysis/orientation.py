@@ -110,8 +110,11 @@ def trunk_angles(g_unit: F64, ref: Reference | None) -> tuple[F64, F64, F64]:
         nan = np.full(n, np.nan)
         return nan, nan.copy(), nan.copy()
     if ref.fwd is None:
+        # no forward direction (or not yet its sign): the tilt is known, not
+        # which way it leans
         incl = np.degrees(np.arccos(np.clip(g_unit @ ref.up, -1.0, 1.0)))
-        return incl, incl.copy(), np.zeros(n)
+        nan = np.full(n, np.nan)
+        return incl, nan, nan.copy()
     c = g_unit @ ref.frame.T  # (N, 3): components along up, forward, right
     cu = c[:, 0]
     # atan2 of the orthogonal part rather than acos: exact near upright too
@@ -248,13 +251,16 @@ class ReferenceEstimator:
         fwd: F64 | None = None
         fwd_source = "none"
         tilt_h = self.tilt_sum - up * (self.tilt_sum @ up)
-        if self.walk_n >= self.walking_min_s:
+        if self.walk_n >= self.walking_min_s and self.tilt_n:
+            # walking gives the antero-posterior axis, the leans of sit/stand
+            # transitions its sign; without them the sign would be a guess
+            # (and a wrong one reads a backrest as a forward bend), so
+            # flexion stays unknown until the first one
             axis, quality = forward_axis_from_cov(up, self.cov_k)
-            if axis is not None and quality > 0.1:
-                fwd, fwd_source = axis, "walking"
+            side = float(tilt_h @ axis) if axis is not None else 0.0
+            if axis is not None and quality > 0.1 and abs(side) > 1e-3:
                 # during a forward lean the measured up moves towards -forward
-                if self.tilt_n and float(tilt_h @ axis) > 0:
-                    fwd = -axis
+                fwd, fwd_source = (-axis if side > 0 else axis), "walking"
         if fwd is None and self.tilt_n >= 1 and np.linalg.norm(tilt_h) > 1e-3:
             fwd, fwd_source = -tilt_h / np.linalg.norm(tilt_h), "transitions"
         sign_n = self.tilt_n if fwd is not None and np.linalg.norm(tilt_h) > 1e-3 else 0

@@ -15,6 +15,7 @@ from analysis.activity import (
     window_features,
 )
 from analysis.model_params import MODEL
+from analysis.orientation import ReferenceEstimator, trunk_angles
 from analysis.stream import _nan_features
 
 
@@ -60,3 +61,28 @@ def test_standing_behind_calibrated_upright_is_unlikely() -> None:
     assert (out[3:5, STAND] < out[3:5, SIT]).all()
     assert out[4, STAND] < out[3, STAND]
     np.testing.assert_array_equal(out[:, SIT], ll[:, SIT])
+
+
+def test_flexion_unknown_until_a_lean_gives_the_forward_sign() -> None:
+    est = ReferenceEstimator(walking_min_s=5)
+    up, fwd = np.array([0.0, 0.0, 1.0]), np.array([0.0, 1.0, 0.0])
+    # walking: the antero-posterior axis (here sensor y) stands out, its sign does not
+    cov = 0.02 * np.outer(fwd, fwd) - 0.01 * np.outer([1.0, 0, 0], [1.0, 0, 0])
+    cov6 = cov[[0, 1, 2, 0, 0, 1], [0, 1, 2, 1, 2, 2]]
+    est.add_walking(np.tile(up, (20, 1)), np.tile(cov6, (20, 1)))
+    leaning = _up_seen(np.array([30.0]))[:, [1, 0, 2]]  # 30° forward, sensor y forward
+    ref = est.reference()
+    assert ref is not None
+    assert ref.fwd is None
+    incl, flex, lat = trunk_angles(leaning, ref)
+    assert incl[0] == pytest.approx(30.0)
+    assert np.isnan(flex[0])
+    assert np.isnan(lat[0])
+    # one sit/stand transition's forward lean: the up direction moved towards -forward
+    est.add_forward_tilt(leaning[0] - up)
+    ref = est.reference()
+    assert ref is not None
+    assert ref.fwd is not None
+    assert ref.fwd @ fwd == pytest.approx(1.0)
+    _, flex, _ = trunk_angles(leaning, ref)
+    assert flex[0] == pytest.approx(30.0)

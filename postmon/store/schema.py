@@ -112,8 +112,16 @@ EPOCH = Measurement(
         FieldSpec("activity_code", "integer", "", "analysis.contracts.Activity code"),
         FieldSpec("static", "boolean", "", "no meaningful trunk movement in this second"),
         FieldSpec("inclination_deg", "float", "deg", "angle from calibrated upright, >= 0", 2),
-        FieldSpec("flexion_deg", "float", "deg", "sagittal component, + forward", 2),
-        FieldSpec("lateral_deg", "float", "deg", "lateral component, + to the right", 2),
+        FieldSpec(
+            "flexion_deg",
+            "float",
+            "deg",
+            "sagittal component, + forward; absent until the forward direction is known",
+            2,
+        ),
+        FieldSpec(
+            "lateral_deg", "float", "deg", "lateral component, + to the right; as flexion", 2
+        ),
         FieldSpec("intensity_g", "float", "g", "mean |body acceleration| in the second", 4),
     ),
     precision="s",
