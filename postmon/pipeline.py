@@ -135,16 +135,30 @@ class WearerPipeline:
 
     def feed(self, batch: SampleBatch) -> PipelineOutput:
         self.samples_in += len(batch)
-        live = self._live(batch, final=False)
-        return self._consume(self.analyzer.feed(batch), live, final=False)
+        live, block = self._live(batch, final=False)
+        # the analysis gets the samples once the live front end has taken
+        # them: one copy of the waiting samples per wearer, not two (the
+        # analysis buffers its input the same way; any chunking gives the
+        # same result)
+        out = (
+            self.analyzer.feed(block) if block is not None else AnalysisOutput(empty_epochs(0), ())
+        )
+        return self._consume(out, live, final=False)
 
     def finish(self) -> PipelineOutput:
         """End of stream: decide what is pending and summarise the (partial) day."""
-        live = self._live(None, final=True)
-        return self._consume(self.analyzer.finish(), live, final=True)
+        live, block = self._live(None, final=True)
+        parts = [self.analyzer.feed(block)] if block is not None else []
+        out = AnalysisOutput.concat([*parts, self.analyzer.finish()])
+        return self._consume(out, live, final=True)
 
-    def _live(self, batch: SampleBatch | None, *, final: bool) -> NudgeDecisions:
-        """Provisional epochs -> the deciding policy, now if a nudge may be near."""
+    def _live(
+        self, batch: SampleBatch | None, *, final: bool
+    ) -> tuple[NudgeDecisions, SampleBatch | None]:
+        """Provisional epochs -> the deciding policy, now if a nudge may be near.
+
+        Returns the decisions and the block of samples the live front end has
+        just consumed (None while they wait)."""
         if batch is not None and len(batch):
             # float32 as the live front end reads them (16-bit sensors): half the memory
             self._live_in.append(
@@ -156,7 +170,7 @@ class WearerPipeline:
             )
             self._live_rate_hz = batch.rate_hz
         if not self._live_in and not final:
-            return NudgeDecisions()
+            return NudgeDecisions(), None
         if not final:
             t_last = int(self._live_in[-1][0][-1])
             span_s = (t_last - int(self._live_in[0][0][0])) / NS_PER_S
@@ -165,18 +179,19 @@ class WearerPipeline:
             # seconds these samples may complete (the unfinished one included)
             n_sec = (t_last - base) // NS_PER_S + 2
             if span_s < LIVE_BLOCK_S and not self.policy.may_nudge_within(int(n_sec)):
-                return NudgeDecisions()
+                return NudgeDecisions(), None
         # the analysis' current upright reference gives the flexion (if the plan uses it)
         ref = self.analyzer.reference if self.nudge_settings.flexion_nudge else None
-        parts = [self.live.push(self._joined(), ref)] if self._live_in else []
+        block = self._joined() if self._live_in else None
+        parts = [self.live.push(block, ref)] if block is not None else []
         self._live_in = []
         if final:
             parts.append(self.live.flush(ref))
         epochs = np.concatenate(parts) if parts else empty_epochs(0)
         if not len(epochs):
-            return NudgeDecisions()
+            return NudgeDecisions(), block
         self.last_live_epoch = epochs[-1]
-        return self.policy.feed(epochs)
+        return self.policy.feed(epochs), block
 
     def _joined(self) -> SampleBatch:
         """One batch of the waiting samples (one numpy pass for a block)."""
