@@ -237,6 +237,8 @@ def print_hapt(res: dict[str, object]) -> None:
         print(f"{k:40s} " + " ".join(f"{v:9.4f}" for v in vals) + f"  {flag}")
 
 
+#: activity labels in the order of the confusion table
+ACTIVITY_LABELS = ("lying", "sitting", "standing", "walking", "other", "nonwear")
 SIM_TARGETS = {
     "incl_rmse_static_deg": 2.0,
     "incl_rmse_dynamic_deg": 5.0,
@@ -282,6 +284,7 @@ def eval_sim(
 
     settings = AnalysisSettings.offline()
     rows = []
+    confusion = np.zeros((len(ACTIVITY_LABELS), len(ACTIVITY_LABELS)))
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="postmon-eval-sim-") as tmp:
         tmpd = Path(tmp)
@@ -322,6 +325,10 @@ def eval_sim(
                     o_flex = tab.flexion_deg[:n]
                     ok_f = np.isfinite(t_flex) & np.isfinite(o_flex)
 
+                    for i, a in enumerate(ACTIVITY_LABELS):
+                        in_a = t_act == a
+                        for j, b in enumerate(ACTIVITY_LABELS):
+                            confusion[i, j] += float(np.count_nonzero(in_a & (o_act == b))) / 60.0
                     t_sit = float((t_act == "sitting").sum()) / 60.0
                     o_sit = float((o_act == "sitting").sum()) / 60.0
                     # same static-period definition on both sides
@@ -380,6 +387,10 @@ def eval_sim(
         "worst": worst,
         "mean": mean,
         "totals": totals,
+        "confusion_min": {
+            "labels": list(ACTIVITY_LABELS),
+            "rows_truth_columns_ours": confusion.round(2).tolist(),
+        },
         "duration_s": duration_s,
     }
 
@@ -407,6 +418,13 @@ def print_sim(res: dict[str, object]) -> None:
             f"{'sitting minutes, all recordings':36s} truth {tot['sitting_min_truth']:.0f}, "
             f"ours {tot['sitting_min_ours']:.0f}"
         )
+    conf = res.get("confusion_min")
+    if isinstance(conf, dict):
+        labels = conf["labels"]
+        print("minutes per activity, rows truth, columns ours:")
+        print(f"{'':10s}" + "".join(f"{x[:7]:>9s}" for x in labels))
+        for lab, row in zip(labels, conf["rows_truth_columns_ours"], strict=True):
+            print(f"{lab[:10]:10s}" + "".join(f"{v:9.0f}" for v in row))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
