@@ -249,6 +249,25 @@ def window_features(
     return walk_x, trans_x, tilt_vec, gb, ga
 
 
+#: a movement that leans this far beyond its end postures (deg) ...
+BEND_EXCURSION_DEG = 45.0
+#: ... and ends within this angle of where it began (deg) is a bend and
+#: return (picking something up, a lift), not a posture transition: sitting
+#: down or getting up leans 0-35° beyond its ends and turns the trunk 15-75°
+#: (HAPT: 1 of 86 labelled sit/stand transitions has an excursion over 30°
+#: with a turn under 10°)
+BEND_RETURN_DEG = 10.0
+
+
+def bend_and_return(trans_x: F64) -> npt.NDArray[np.bool_]:
+    """(n,) seconds whose transition window (``window_features``' unstandardised
+    ``trans_x``) is a deep bend that returns to the posture it left."""
+    turn = trans_x[:, TRANS_FEATURES.index("turn")] * 30.0
+    excursion = trans_x[:, TRANS_FEATURES.index("excursion")] * 30.0
+    out: npt.NDArray[np.bool_] = (excursion > BEND_EXCURSION_DEG) & (turn < BEND_RETURN_DEG)
+    return out
+
+
 def walk_probability(model: ActivityModel, walk_x: F64) -> F64:
     """P(walking) per epoch, (n,)."""
     z = walk_x @ np.asarray(model.walk_w)

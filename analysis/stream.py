@@ -43,6 +43,7 @@ from analysis.activity import (
     ActivityModel,
     PostureExemplars,
     angle_loglik,
+    bend_and_return,
     hmm_inputs,
     movement_peaks,
     personal_sit_stand,
@@ -233,6 +234,8 @@ class WearerAnalyzer:
         self._special = np.zeros(0, dtype=bool)
         self._lt_sp = np.zeros((0, N_STATES, N_STATES))
         self._stand_ev = np.zeros((0, 3))
+        # the lean of deep bends that return (forward-sign evidence), NaN elsewhere
+        self._bend_lean = np.zeros((0, 3))
         self._sit_ev = np.zeros((0, 3))
         # (float32: per-second evidence held for the look-ahead, most of it NaN)
         self._sit_ex = np.zeros((0, 3), dtype=np.float32)
@@ -350,6 +353,7 @@ class WearerAnalyzer:
         n = self._buf.nbytes + self._em.nbytes + self._lt_sp.nbytes + self._special.nbytes
         n += self._pwalk.nbytes + self._ptrans.nbytes + self._tilt.nbytes + self._cand.nbytes
         n += self._stand_ev.nbytes + self._sit_ev.nbytes + self._seated.state_bytes + 48
+        n += self._bend_lean.nbytes
         n += self._sit_ex.nbytes + self._stand_ex.nbytes + self._exemplars.state_bytes
         n += self._features.state_nbytes
         gz = self._gravity.z
@@ -409,6 +413,8 @@ class WearerAnalyzer:
         cmask = okg & self._in_calibration(f["time_ns"])
         if cmask.any():
             ref.add_calibration(g[cmask])
+        for lean in self._bend_lean[k : k + n]:
+            ref.add_forward_tilt(lean)  # (NaN rows are ignored)
         sev = self._sit_ev[k : k + n]
         r0 = ref.reference()
         if r0 is not None:
@@ -437,6 +443,10 @@ class WearerAnalyzer:
         walk_x, trans_x, tilt, gb, ga = window_features(self._buf, k0 - r, k1 + r)
         pw = walk_probability(self.model, walk_x)[r:-r]
         pt_ctx = transition_probabilities(self.model, trans_x)
+        # a deep bend that returns where it began changes no posture (and
+        # shows which way is forward: nobody bends 45° backwards)
+        bend = bend_and_return(trans_x)
+        pt_ctx[bend] = np.eye(pt_ctx.shape[1])[0]
         # no transition is placed where its window lacks data (stream start, gaps)
         ctx_ok = self._buf["coverage"] >= _MIN_COVERAGE
         win = np.lib.stride_tricks.sliding_window_view(
@@ -491,6 +501,8 @@ class WearerAnalyzer:
         self._ptrans = np.concatenate((self._ptrans, pt))
         self._tilt = np.concatenate((self._tilt, tilt[r:-r]))
         self._stand_ev = np.concatenate((self._stand_ev, stand_ev))
+        lean = np.where((bend[r:-r] & ~onset & (pw < 0.5))[:, None], tilt[r:-r], np.nan)
+        self._bend_lean = np.concatenate((self._bend_lean, lean))
         self._sit_ev = np.concatenate((self._sit_ev, sit_ev))
         self._sit_ex = np.concatenate((self._sit_ex, sit_ex))
         self._stand_ex = np.concatenate((self._stand_ex, stand_ex))
@@ -827,6 +839,7 @@ class WearerAnalyzer:
         n_sp = int(np.count_nonzero(self._special[:b]))
         self._em, self._special, self._lt_sp = self._em[b:], self._special[b:], self._lt_sp[n_sp:]
         self._stand_ev, self._sit_ev = self._stand_ev[b:], self._sit_ev[b:]
+        self._bend_lean = self._bend_lean[b:]
         self._sit_ex, self._stand_ex = self._sit_ex[b:], self._stand_ex[b:]
         self._pwalk, self._ptrans = self._pwalk[b:], self._ptrans[b:]
         self._tilt, self._cand = self._tilt[b:], self._cand[b:]

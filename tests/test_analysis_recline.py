@@ -11,6 +11,7 @@ from analysis.activity import (
     SIT,
     STAND,
     WINDOW_EPOCHS,
+    bend_and_return,
     reclined_standing,
     window_features,
 )
@@ -86,3 +87,27 @@ def test_flexion_unknown_until_a_lean_gives_the_forward_sign() -> None:
     assert ref.fwd @ fwd == pytest.approx(1.0)
     _, flex, _ = trunk_angles(leaning, ref)
     assert flex[0] == pytest.approx(30.0)
+
+
+@pytest.mark.parametrize(
+    ("before", "peak", "after", "is_bend"),
+    [
+        (3.0, 75.0, 4.0, True),  # picking something up and straightening again
+        (0.0, 60.0, 0.0, True),
+        (0.0, 25.0, -30.0, False),  # sitting down (lower back)
+        (3.0, 35.0, 15.0, False),  # sitting down at a desk (upper back)
+        (0.0, 60.0, 40.0, False),  # into a held bend: the posture changed
+    ],
+)
+def test_deep_bend_that_returns_is_not_a_transition(
+    before: float, peak: float, after: float, is_bend: bool
+) -> None:
+    w = WINDOW_EPOCHS
+    n = 2 * w + 1
+    flex = np.full(n, before)
+    flex[w] = peak
+    flex[w + 1 :] = after
+    feat = _nan_features(n, 0)
+    feat["g"] = _up_seen(flex)
+    _, trans_x, *_ = window_features(feat, w, w + 1)
+    assert bool(bend_and_return(trans_x)[0]) is is_bend
