@@ -216,10 +216,13 @@ class ReferenceEstimator:
         self._dirty = True
 
     def add_forward_tilt(self, delta: F64) -> None:
-        """(3,) change of the up direction from before a transition to its forward peak."""
-        if np.isfinite(delta).all():
-            self.tilt_sum += delta
-            self.tilt_n += 1
+        """(3,) change of the up direction from before a transition to its forward
+        peak, or (N, 3) of several (rows with NaN are ignored)."""
+        d = np.atleast_2d(delta)
+        d = d[np.isfinite(d).all(axis=1)]
+        if d.shape[0]:
+            self.tilt_sum += d.sum(axis=0)
+            self.tilt_n += int(d.shape[0])
             self._dirty = True
 
     @property

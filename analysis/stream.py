@@ -235,7 +235,7 @@ class WearerAnalyzer:
         self._lt_sp = np.zeros((0, N_STATES, N_STATES))
         self._stand_ev = np.zeros((0, 3))
         # the lean of deep bends that return (forward-sign evidence), NaN elsewhere
-        self._bend_lean = np.zeros((0, 3))
+        self._bend_lean = np.zeros((0, 3), dtype=np.float32)
         self._sit_ev = np.zeros((0, 3))
         # (float32: per-second evidence held for the look-ahead, most of it NaN)
         self._sit_ex = np.zeros((0, 3), dtype=np.float32)
@@ -413,8 +413,7 @@ class WearerAnalyzer:
         cmask = okg & self._in_calibration(f["time_ns"])
         if cmask.any():
             ref.add_calibration(g[cmask])
-        for lean in self._bend_lean[k : k + n]:
-            ref.add_forward_tilt(lean)  # (NaN rows are ignored)
+        ref.add_forward_tilt(self._bend_lean[k : k + n].astype(np.float64))
         sev = self._sit_ev[k : k + n]
         r0 = ref.reference()
         if r0 is not None:
@@ -502,6 +501,7 @@ class WearerAnalyzer:
         self._tilt = np.concatenate((self._tilt, tilt[r:-r]))
         self._stand_ev = np.concatenate((self._stand_ev, stand_ev))
         lean = np.where((bend[r:-r] & ~onset & (pw < 0.5))[:, None], tilt[r:-r], np.nan)
+        lean = lean.astype(np.float32)  # held for the look-ahead, almost all NaN
         self._bend_lean = np.concatenate((self._bend_lean, lean))
         self._sit_ev = np.concatenate((self._sit_ev, sit_ev))
         self._sit_ex = np.concatenate((self._sit_ex, sit_ex))

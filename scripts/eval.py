@@ -325,10 +325,10 @@ def eval_sim(
                     o_flex = tab.flexion_deg[:n]
                     ok_f = np.isfinite(t_flex) & np.isfinite(o_flex)
 
-                    for i, a in enumerate(ACTIVITY_LABELS):
-                        in_a = t_act == a
-                        for j, b in enumerate(ACTIVITY_LABELS):
-                            confusion[i, j] += float(np.count_nonzero(in_a & (o_act == b))) / 60.0
+                    for ti, t_lab in enumerate(ACTIVITY_LABELS):
+                        in_t = t_act == t_lab
+                        for oi, o_lab in enumerate(ACTIVITY_LABELS):
+                            confusion[ti, oi] += np.count_nonzero(in_t & (o_act == o_lab)) / 60.0
                     t_sit = float((t_act == "sitting").sum()) / 60.0
                     o_sit = float((o_act == "sitting").sum()) / 60.0
                     # same static-period definition on both sides
