@@ -26,6 +26,21 @@ def _up_seen(flex_deg: np.ndarray) -> np.ndarray:
     return np.stack([-np.sin(a), np.zeros_like(a), np.cos(a)], axis=1)
 
 
+def _one_movement(
+    before: float, peak: float, after: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``window_features`` of the second of a movement from flexion ``before``
+    through ``peak`` (that second) to ``after``, held either side."""
+    w = WINDOW_EPOCHS
+    n = 2 * w + 1
+    flex = np.full(n, before)
+    flex[w] = peak
+    flex[w + 1 :] = after
+    feat = _nan_features(n, 0)
+    feat["g"] = _up_seen(flex)
+    return window_features(feat, w, w + 1)
+
+
 @pytest.mark.parametrize(
     ("before", "peak", "after"),
     [
@@ -38,14 +53,7 @@ def _up_seen(flex_deg: np.ndarray) -> np.ndarray:
 def test_lean_direction_is_forward_whichever_end_is_further(
     before: float, peak: float, after: float
 ) -> None:
-    w = WINDOW_EPOCHS
-    n = 2 * w + 1
-    flex = np.full(n, before)
-    flex[w] = peak
-    flex[w + 1 :] = after
-    feat = _nan_features(n, 0)
-    feat["g"] = _up_seen(flex)
-    *_, tilt, _, _ = window_features(feat, w, w + 1)
+    *_, tilt, _, _ = _one_movement(before, peak, after)
     # during a forward lean the measured up moves towards -forward (-x here)
     assert tilt[0, 0] < 0
     assert abs(tilt[0, 1]) < 1e-9
@@ -102,12 +110,5 @@ def test_flexion_unknown_until_a_lean_gives_the_forward_sign() -> None:
 def test_deep_bend_that_returns_is_not_a_transition(
     before: float, peak: float, after: float, is_bend: bool
 ) -> None:
-    w = WINDOW_EPOCHS
-    n = 2 * w + 1
-    flex = np.full(n, before)
-    flex[w] = peak
-    flex[w + 1 :] = after
-    feat = _nan_features(n, 0)
-    feat["g"] = _up_seen(flex)
-    _, trans_x, *_ = window_features(feat, w, w + 1)
+    _, trans_x, *_ = _one_movement(before, peak, after)
     assert bool(bend_and_return(trans_x)[0]) is is_bend
