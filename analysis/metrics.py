@@ -70,7 +70,7 @@ class EventTracker:
         self.st_start = -1
         self.st_last = -1  # last static epoch (ns)
         self.st_gap = 0  # non-static epochs since the last static one
-        self.st_incl = 0.0  # inclination of the last static epoch (deg)
+        self.st_incl = math.nan  # inclination of the period's last static epoch (deg)
         # sustained flexion
         self.fx_start = -1
         self.fx_n = 0
@@ -99,10 +99,11 @@ class EventTracker:
             if st and a != _NONWEAR:
                 if self.st_start < 0:
                     self.st_start = t
+                    self.st_incl = inc  # NaN before the upright is known
+                elif not math.isnan(inc):
+                    self.st_incl = inc
                 self.st_last = t
                 self.st_gap = 0
-                if not math.isnan(inc):
-                    self.st_incl = inc
             elif self.st_start >= 0:
                 self.st_gap += 1
                 if (

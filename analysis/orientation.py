@@ -61,17 +61,17 @@ class Reference:
     ----------
     up : (3,) unit vector, the accelerometer direction in the neutral posture
     fwd : (3,) unit vector perpendicular to ``up`` pointing forward, or None
+        until its sign is known (from the forward leans of sit/stand
+        transitions and deep bends)
     source : how ``up`` was obtained: "calibration", "walking", "posture", "none"
-    fwd_source : "walking", "transitions", "bending" or "none"
-    fwd_sign_n : how many forward leans (sit/stand transitions) set the sign
-        of ``fwd``; 0 when the sign is a guess (walking alone gives the axis)
+    fwd_source : "walking" (the axis from walking, its sign from the leans),
+        "transitions" (both from the leans) or "none"
     """
 
     up: F64
     fwd: F64 | None = None
     source: str = "none"
     fwd_source: str = "none"
-    fwd_sign_n: int = 0
     #: (3, 3) rows up, forward, right (forward and right NaN without a forward
     #: axis): the angles of many seconds are then one matrix product
     frame: F64 = field(init=False, repr=False, compare=False)
@@ -266,8 +266,7 @@ class ReferenceEstimator:
                 fwd, fwd_source = (-axis if side > 0 else axis), "walking"
         if fwd is None and self.tilt_n >= 1 and np.linalg.norm(tilt_h) > 1e-3:
             fwd, fwd_source = -tilt_h / np.linalg.norm(tilt_h), "transitions"
-        sign_n = self.tilt_n if fwd is not None and np.linalg.norm(tilt_h) > 1e-3 else 0
-        self._cached = Reference(up, fwd, source, fwd_source, sign_n)
+        self._cached = Reference(up, fwd, source, fwd_source)
         return self._cached
 
 

@@ -641,7 +641,7 @@ class WearerAnalyzer:
         personal = self._exemplars.sit_minus_stand(g)
         if personal is not None:
             ll = personal_sit_stand(self.model, ll, personal)
-        if ref is not None and ref.source == "calibration" and ref.fwd_sign_n > 0:
+        if ref is not None and ref.source == "calibration" and ref.fwd is not None:
             # upright known from the wearer standing tall, forward known: a
             # trunk held behind that upright is not standing
             _, flex, _ = trunk_angles(g, ref)

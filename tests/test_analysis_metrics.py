@@ -133,3 +133,16 @@ def test_static_period_tolerates_small_short_movements_only(
 def test_static_break_tilt_setting_is_validated() -> None:
     with pytest.raises(ValueError, match="static_break_tilt_deg"):
         AnalysisSettings(static_break_tilt_deg=0.0)
+
+
+def test_static_period_begun_without_an_angle_is_not_compared_with_an_older_one() -> None:
+    # a period at 10°, walking, then a period whose angles are unknown at first
+    # (no upright reference yet): a short movement at 40° only counts by length
+    incl = [10.0] * 100 + [10.0] * 10 + [float("nan")] * 100 + [40.0] * 3 + [40.0] * 100
+    static = [True] * 100 + [False] * 10 + [True] * 100 + [False] * 3 + [True] * 100
+    ep = _incl_epochs(incl, static)
+    ep["activity"][100:110] = W
+    tr = EventTracker(AnalysisSettings(static_period_min_s=60))
+    ev = tr.push(ep) + tr.finish()
+    got = [(e.time_ns // NS, e.duration_s) for e in ev if e.kind == EventKind.STATIC_PERIOD]
+    assert got == [(0, 100.0), (110, 203.0)]
