@@ -462,7 +462,12 @@ class WearerAnalyzer:
         cand = ~informative | (
             (f["tilt_sd_deg"] < s.nonwear_tilt_sd_deg) & (f["intensity_g"] < s.static_intensity_g)
         )
-        onset = self._onset(f, pw, cand)
+        # an explicit calibration is the wearer standing tall with the sensor
+        # on: worn and settled, however still (a calm stance can be as quiet
+        # as a sensor on a desk)
+        calib = informative & self._in_calibration(f["time_ns"])
+        cand &= ~calib
+        onset = self._onset(f, pw, cand, calib)
         if onset.any():
             # the sensor being put on: no transition is placed (so none is
             # reported, and none seeds the wearer's exemplars or seated
@@ -510,7 +515,11 @@ class WearerAnalyzer:
         self._n_entered = a1
 
     def _onset(
-        self, f: npt.NDArray[np.void], pw: F64, cand: npt.NDArray[np.bool_]
+        self,
+        f: npt.NDArray[np.void],
+        pw: F64,
+        cand: npt.NDArray[np.bool_],
+        calib: npt.NDArray[np.bool_],
     ) -> npt.NDArray[np.bool_]:
         """(n,) True for the entered seconds before the sensor has settled on the body.
 
@@ -518,7 +527,8 @@ class WearerAnalyzer:
         on: its movement is handling, not a postural transition, and the
         posture before it was never observed. The sensor has settled once the
         wearer has been still (not sensor noise alone) or walking for
-        ``_SETTLE_S`` consecutive seconds; a run of ``nonwear_min_s``
+        ``_SETTLE_S`` consecutive seconds, or is in an explicit calibration
+        (``calib``: the wearer standing tall); a run of ``nonwear_min_s``
         non-wear candidate seconds starts a new onset. Carried second by
         second between calls, so any chunking gives the same mask.
         """
@@ -526,13 +536,9 @@ class WearerAnalyzer:
         s = self.settings
         if self._settled and self._offbody_run == 0 and not cand.any():
             return np.zeros(n, dtype=bool)  # the usual case: worn and settled
-        settling = (
-            ~cand
-            & (
-                ((f["intensity_g"] < s.static_intensity_g) & (f["rot_deg"] < s.static_rotation_deg))
-                | (pw > 0.5)
-            )
-        ).tolist()
+        still = (f["intensity_g"] < s.static_intensity_g) & (f["rot_deg"] < s.static_rotation_deg)
+        settling = (~cand & (still | (pw > 0.5))).tolist()
+        calib_l = calib.tolist()
         cand_l = cand.tolist()
         out = np.zeros(n, dtype=bool)
         settled, run, off = self._settled, self._settle_run, self._offbody_run
@@ -542,7 +548,7 @@ class WearerAnalyzer:
                 settled, run = False, 0
             if not settled:
                 run = run + 1 if settling[i] else 0
-                settled = run >= _SETTLE_S
+                settled = run >= _SETTLE_S or calib_l[i]
                 out[i] = not settled
         self._settled, self._settle_run, self._offbody_run = settled, run, off
         return out

@@ -23,7 +23,8 @@ SETTLE_S = 6  # the posture-held time of the transition report rule
 def _seconds(kinds: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Features, P(walking) and non-wear candidates of seconds given as letters:
     ``m`` handling movement, ``s`` still on the body, ``w`` walking, ``n``
-    sensor noise only (off the body)."""
+    sensor noise only (off the body), ``c`` as quiet as ``n`` but inside an
+    explicit calibration (the analyzer clears the candidate flag there)."""
     n = len(kinds)
     f = np.zeros(n, FEATURE_DTYPE)
     f["coverage"] = 1.0
@@ -37,9 +38,10 @@ def _seconds(kinds: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def _onset(kinds: str, cuts: tuple[int, ...] = ()) -> np.ndarray:
     an = WearerAnalyzer(AnalysisSettings())
     f, pw, cand = _seconds(kinds)
+    calib = np.array(list(kinds)) == "c"
     edges = [0, *cuts, len(kinds)]
     return np.concatenate(
-        [an._onset(f[a:b], pw[a:b], cand[a:b]) for a, b in itertools.pairwise(edges)]
+        [an._onset(f[a:b], pw[a:b], cand[a:b], calib[a:b]) for a, b in itertools.pairwise(edges)]
     )
 
 
@@ -112,3 +114,31 @@ def test_sensor_put_down_for_seconds_is_not_a_body_holding_still(
     assert ep["static"][200 + off_s :].all()
     assert bool(ep["static"][off].all()) is static_through
     assert (ep["activity"][off] != int(Activity.NONWEAR)).all()  # too short for non-wear
+
+
+@pytest.mark.parametrize("cuts", [(), (1,), (4, 5), (2, 3, 7)])
+def test_an_explicit_calibration_settles_it_however_quiet(cuts: tuple[int, ...]) -> None:
+    # standing tall for the calibration: worn, even when as quiet as a desk,
+    # so sitting down right after it is a transition, not handling
+    got = _onset("nnnccccmmmsss", cuts)
+    assert got.tolist() == [True] * 3 + [False] * 10
+    # without the calibration the same seconds would still be settling
+    assert _onset("nnnnnnnmmmsss", cuts)[:10].all()
+
+
+def test_calibration_seconds_are_not_off_body_candidates() -> None:
+    # 20 s as quiet as a sensor on a desk; the first 10 are a calibration
+    n = 20
+    f = np.zeros(n, FEATURE_DTYPE)
+    f["time_ns"] = np.arange(n, dtype=np.int64) * 10**9
+    f["coverage"] = 1.0
+    f["g"] = [0.0, 0.0, 1.0]
+    f["g_angle"] = [0.0, 0.0, 1.0]
+    f["intensity_g"] = 0.001
+    f["tilt_sd_deg"] = 0.01
+    an = WearerAnalyzer(AnalysisSettings(), calibration_ns=[(0, 10 * 10**9)])
+    an.feed_features(f)
+    entered = an._cand.size
+    assert entered >= 12
+    assert not an._cand[:10].any()
+    assert an._cand[10:entered].all()
