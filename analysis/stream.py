@@ -24,6 +24,7 @@ defaults, see ``state_nbytes``); nothing grows with the recording length.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -154,6 +155,25 @@ def _nan_features(n: int, first_ns: int) -> npt.NDArray[np.void]:
     return f
 
 
+@dataclass(frozen=True, slots=True)
+class WearerKnowledge:
+    """What one wear period of a stream taught about its wearer.
+
+    The upright reference and forward direction, the wearer's seated
+    directions and their own sitting and standing exemplars: everything the
+    analysis learns as the recording goes on, and forgets at non-wear (the
+    sensor may come back at another rotation). A whole recording is analysed
+    twice (``analyze_batch``, ``postmon analyze``): the second pass starts
+    each wear period with what the first learnt over all of it, so that the
+    minutes before the first confident transition, or before the first
+    forward lean, are judged as well as the rest.
+    """
+
+    reference: ReferenceEstimator
+    seated: SeatedDirection
+    exemplars: PostureExemplars
+
+
 class WearerAnalyzer:
     """Streaming analysis state for one wearer (one sensor stream).
 
@@ -164,6 +184,11 @@ class WearerAnalyzer:
     calibration_ns : explicit "stand tall" calibration intervals, each
         ``(start_ns, end_ns)`` in the stream's clock. Seconds fully inside one
         define the upright reference (instead of the automatic one).
+    knowledge : what an earlier pass over the same recording learnt, one
+        ``WearerKnowledge`` per wear period (``learned()`` of that pass):
+        each wear period starts with it instead of knowing nothing.
+    keep_knowledge : keep what each wear period taught, for ``learned()``
+        (a first pass; off for live streams, which would accumulate it)
 
     Notes
     -----
@@ -177,6 +202,8 @@ class WearerAnalyzer:
         *,
         model: ActivityModel | None = None,
         calibration_ns: Sequence[tuple[int, int]] = (),
+        knowledge: Sequence[WearerKnowledge] = (),
+        keep_knowledge: bool = False,
     ) -> None:
         if model is None:
             from analysis.model_params import MODEL
@@ -210,6 +237,13 @@ class WearerAnalyzer:
         self._st_broken = False
         self._st_sat_down = False
         self._exemplars = PostureExemplars()
+        # wear periods: what a first pass learnt in each, what this one learns
+        self._knowledge = tuple(knowledge)
+        self._wear_period = 0
+        self._keep_knowledge = keep_knowledge
+        self._learned: list[WearerKnowledge] = []
+        if self._knowledge:
+            self._load_knowledge(self._knowledge[0])
         # onset (``_onset``): settled on the body yet, length of the current
         # run of settled-looking seconds, of non-wear candidate seconds
         self._settled = False
@@ -255,6 +289,22 @@ class WearerAnalyzer:
     def reference(self) -> Reference | None:
         """The current neutral frame (None until one is known)."""
         return self._ref.reference()
+
+    def learned(self) -> tuple[WearerKnowledge, ...]:
+        """What each wear period taught (needs ``keep_knowledge`` and ``finish``)."""
+        if not self._keep_knowledge or not self._finished:
+            raise RuntimeError("learned() needs keep_knowledge=True and a finished stream")
+        return tuple(self._learned)
+
+    def _snapshot(self) -> WearerKnowledge:
+        return WearerKnowledge(
+            copy.deepcopy(self._ref), copy.deepcopy(self._seated), copy.deepcopy(self._exemplars)
+        )
+
+    def _load_knowledge(self, k: WearerKnowledge) -> None:
+        self._ref = copy.deepcopy(k.reference)
+        self._seated = copy.deepcopy(k.seated)
+        self._exemplars = copy.deepcopy(k.exemplars)
 
     @property
     def dropped_samples(self) -> int:
@@ -346,6 +396,8 @@ class WearerAnalyzer:
             self._pending_event = None
         events += self._tracker.finish()
         parts.append(AnalysisOutput(empty_epochs(0), tuple(events)))
+        if self._keep_knowledge:
+            self._learned.append(self._snapshot())
         return AnalysisOutput.concat(parts)
 
     def state_nbytes(self) -> int:
@@ -835,10 +887,17 @@ class WearerAnalyzer:
         if quiet_stand.any() and self._ref.walk_n < self._ref.walking_min_s:
             self._ref.add_standing(g[quiet_stand])
         if nonwear.any():
-            # the sensor may come back at another rotation: forget the reference
-            self._ref.reset()
-            self._seated.reset()
-            self._exemplars.reset()
+            # the sensor may come back at another rotation: forget the
+            # reference (or take what a first pass learnt of the next period)
+            if self._keep_knowledge:
+                self._learned.append(self._snapshot())
+            self._wear_period += 1
+            if self._wear_period < len(self._knowledge):
+                self._load_knowledge(self._knowledge[self._wear_period])
+            else:
+                self._ref.reset()
+                self._seated.reset()
+                self._exemplars.reset()
         events.extend(self._tracker.push(ep))
         self._last_state = int(states[-1])
         # drop committed per-epoch state
@@ -864,16 +923,38 @@ def analyze_batch(
     *,
     model: ActivityModel | None = None,
     calibration_ns: Sequence[tuple[int, int]] = (),
+    learn_first: bool = False,
+    knowledge: Sequence[WearerKnowledge] = (),
 ) -> AnalysisOutput:
     """Whole-recording analysis: one ``WearerAnalyzer`` fed one batch, then finished.
 
     Without ``settings`` a whole recording gets ``AnalysisSettings.offline()``
     (as ``postmon analyze``): nobody waits for the answer, so the decoder
-    looks further ahead and commits in larger blocks.
+    looks further ahead and commits in larger blocks. With ``learn_first`` a
+    first pass learns the wearer (``WearerKnowledge``) and the second, which
+    is returned, starts from it; ``knowledge`` gives that directly. A stream
+    fed in chunks with the same ``knowledge`` gives the same result.
     """
     s = settings or AnalysisSettings.offline()
-    an = WearerAnalyzer(s, model=model, calibration_ns=calibration_ns)
+    if learn_first:
+        knowledge = learn_wearer(batch, s, model=model, calibration_ns=calibration_ns)
+    an = WearerAnalyzer(s, model=model, calibration_ns=calibration_ns, knowledge=knowledge)
     return AnalysisOutput.concat([an.feed(batch), an.finish()])
+
+
+def learn_wearer(
+    batch: SampleBatch,
+    settings: AnalysisSettings | None = None,
+    *,
+    model: ActivityModel | None = None,
+    calibration_ns: Sequence[tuple[int, int]] = (),
+) -> tuple[WearerKnowledge, ...]:
+    """A first pass over a whole recording: what each wear period teaches."""
+    s = settings or AnalysisSettings.offline()
+    an = WearerAnalyzer(s, model=model, calibration_ns=calibration_ns, keep_knowledge=True)
+    an.feed(batch)
+    an.finish()
+    return an.learned()
 
 
 def extract_features(

@@ -92,3 +92,26 @@ def test_explicit_calibration_is_used(recording: Path, tmp_path: Path) -> None:
     assert main(["analyze", str(recording), "--out", str(out), "--calibrate", "2:15"]) == 0
     doc = json.loads((out / "summary.json").read_text())
     assert doc["reference"]["source"] == "calibration"
+
+
+def test_two_passes_by_default_one_on_request(tmp_path: Path) -> None:
+    # a simulated office morning (upper back) that starts reclined at the desk:
+    # only a first pass over the whole file shows which way is forward then
+    from firmware_sim.simulator import simulate
+
+    rec = simulate("desk_worker", 900.0, seed=1000, placement="upper", rate_hz=20.0)
+    p = tmp_path / "morning.csv"
+    write_recording(p, rec.time_s - rec.time_s[0], rec.accel_g, rec.gyro_dps)
+    a, b = rec.calibration_s
+    truth = np.asarray(rec.truth.activity_labels)
+    first_sit = int(np.argmax(truth == "sitting"))
+    bout = slice(first_sit, first_sit + 300)
+    assert (truth[bout] == "sitting").all()
+    common = ["analyze", str(p), "--calibrate", f"{a:.3f}:{b:.3f}", "--progress", "never"]
+    assert main([*common, "--out", str(tmp_path / "two")]) == 0
+    assert main([*common, "--out", str(tmp_path / "one"), "--one-pass"]) == 0
+    two = read_epoch_table(tmp_path / "two" / "epochs.csv")
+    one = read_epoch_table(tmp_path / "one" / "epochs.csv")
+    assert np.isfinite(two.flexion_deg[bout]).all()
+    assert np.isnan(one.flexion_deg[bout]).all()
+    assert (two.activity[bout] == "sitting").mean() > (one.activity[bout] == "sitting").mean() + 0.3

@@ -62,6 +62,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--model",
         help="activity model JSON (default: the shipped model; used by evaluation)",
     )
+    p.add_argument(
+        "--one-pass",
+        action="store_true",
+        help="analyse in one pass, as the live service does. By default a first pass "
+        "learns how the wearer wears the sensor, sits and stands (upright, forward "
+        "direction, their own sitting and standing postures) and the second starts "
+        "from it, so the minutes before the first sit-down or forward lean are judged "
+        "as well as the rest (twice the time).",
+    )
     add_progress_argument(p)
     p.set_defaults(func=run)
 
@@ -139,8 +148,14 @@ def analyze_file(
     start: datetime | None = None,
     progress: bool = False,
     log: Callable[[str], object] | None = None,
+    learn_first: bool = True,
 ) -> AnalyzeResult:
-    """The whole ``postmon analyze`` pipeline (also used by ``scripts/eval.py``)."""
+    """The whole ``postmon analyze`` pipeline (also used by ``scripts/eval.py``).
+
+    ``learn_first``: two passes, the second starting each wear period with
+    what the first learnt about the wearer (``analysis.stream.WearerKnowledge``);
+    False analyses in one pass, as a live stream is.
+    """
     import numpy as np
 
     from analysis.contracts import NS_PER_S, Activity, SampleBatch
@@ -156,24 +171,31 @@ def analyze_file(
     calib_ns = [
         (start_ns + round(a * NS_PER_S), start_ns + round(b * NS_PER_S)) for a, b in calibration_s
     ]
-    an = WearerAnalyzer(settings, model=model, calibration_ns=calib_ns)
     t_ns = start_ns + np.round(rec.time_s * NS_PER_S).astype(np.int64)
     n = t_ns.size
-    bar = ProgressBar("analysing", progress)
-    parts: list[AnalysisOutput] = []
-    for i in range(0, n, CHUNK_SAMPLES):
-        j = min(n, i + CHUNK_SAMPLES)
-        gyro = None if rec.gyro_dps is None else rec.gyro_dps[i:j]
-        parts.append(
-            an.feed(
-                SampleBatch(
-                    "recording", "recording", rec.rate_hz, t_ns[i:j], rec.accel_g[i:j], gyro
-                )
+
+    def run_pass(an: WearerAnalyzer, label: str) -> AnalysisOutput:
+        bar = ProgressBar(label, progress)
+        parts: list[AnalysisOutput] = []
+        for i in range(0, n, CHUNK_SAMPLES):
+            j = min(n, i + CHUNK_SAMPLES)
+            gyro = None if rec.gyro_dps is None else rec.gyro_dps[i:j]
+            batch = SampleBatch(
+                "recording", "recording", rec.rate_hz, t_ns[i:j], rec.accel_g[i:j], gyro
             )
-        )
-        bar(j, n)
-    parts.append(an.finish())
-    out = AnalysisOutput.concat(parts)
+            parts.append(an.feed(batch))
+            bar(j, n)
+        parts.append(an.finish())
+        return AnalysisOutput.concat(parts)
+
+    knowledge: tuple[Any, ...] = ()
+    if learn_first:
+        # first pass: learn how this wearer wears the sensor, sits and stands
+        first = WearerAnalyzer(settings, model=model, calibration_ns=calib_ns, keep_knowledge=True)
+        run_pass(first, "learning the wearer")
+        knowledge = first.learned()
+    an = WearerAnalyzer(settings, model=model, calibration_ns=calib_ns, knowledge=knowledge)
+    out = run_pass(an, "analysing")
     ep = out.epochs
     events = sorted(out.events, key=lambda e: (e.time_ns, e.kind))
     od = Path(out_dir)
@@ -280,6 +302,7 @@ def run(args: argparse.Namespace) -> int:
         calibration_s=calib,
         start=start,
         progress=progress,
+        learn_first=not args.one_pass,
     )
     print(f"{src}: {res.n_epochs} epochs, {res.n_events} events -> {res.out_dir}")
     return 0
