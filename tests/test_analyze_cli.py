@@ -115,3 +115,6 @@ def test_two_passes_by_default_one_on_request(tmp_path: Path) -> None:
     assert np.isfinite(two.flexion_deg[bout]).all()
     assert np.isnan(one.flexion_deg[bout]).all()
     assert (two.activity[bout] == "sitting").mean() > (one.activity[bout] == "sitting").mean() + 0.3
+    for name, passes in (("two", 2), ("one", 1)):
+        doc = json.loads((tmp_path / name / "summary.json").read_text())
+        assert doc["recording"]["passes"] == passes

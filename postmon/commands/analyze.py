@@ -230,6 +230,8 @@ def analyze_file(
             "duration_s": float(rec.time_s[-1] - rec.time_s[0]),
             "epochs": int(ep.size),
             "dropped_samples": an.dropped_samples,
+            # 2: a first pass learnt the wearer, the second wrote these files
+            "passes": 2 if learn_first else 1,
         },
         "reference": None
         if ref is None
