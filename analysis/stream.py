@@ -166,7 +166,10 @@ class WearerKnowledge:
     twice (``analyze_batch``, ``postmon analyze``): the second pass starts
     each wear period with what the first learnt over all of it, so that the
     minutes before the first confident transition, or before the first
-    forward lean, are judged as well as the rest.
+    forward lean, are judged as well as the rest. The second pass adds its
+    own evidence on top, so it counts twice; harmless, since the reference
+    is a mean of that same evidence and the exemplars and seated directions
+    keep only the most recent ones.
     """
 
     reference: ReferenceEstimator
@@ -936,6 +939,8 @@ def analyze_batch(
     fed in chunks with the same ``knowledge`` gives the same result.
     """
     s = settings or AnalysisSettings.offline()
+    if learn_first and knowledge:
+        raise ValueError("give learn_first or knowledge, not both")
     if learn_first:
         knowledge = learn_wearer(batch, s, model=model, calibration_ns=calibration_ns)
     an = WearerAnalyzer(s, model=model, calibration_ns=calibration_ns, knowledge=knowledge)

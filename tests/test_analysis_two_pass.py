@@ -83,6 +83,8 @@ def test_knowledge_is_kept_per_wear_period_and_streaming_equals_batch() -> None:
     # one entry per non-wear block and one for the end; the last wear period's
     # reference was learnt after the sensor came back
     assert len(know) >= 2
+    with pytest.raises(ValueError, match="not both"):
+        analyze_batch(batch, s, learn_first=True, knowledge=know)
     assert know[-1].reference.reference() is not None
     whole = analyze_batch(batch, s, knowledge=know)
     rng = np.random.default_rng(7)
