@@ -285,6 +285,8 @@ class WearerAnalyzer:
         self._last_state = -1
         self._run_len = 0  # seconds the last committed posture has lasted
         self._pending_event: _PendingTransition | None = None
+        #: first epoch of the handling that ends the stream (``_offset``)
+        self._end_tail: int | None = None
         self._cand_run_start = -1  # absolute index where the current candidate run began
 
     # ------------------------------------------------------------------ API
@@ -390,6 +392,7 @@ class WearerAnalyzer:
             tail = _nan_features(self._w, int(self._buf["time_ns"][-1]) + NS_PER_S)
             self._buf = np.concatenate((self._buf, tail))
             self._enter(self._n_entered, self._n_seen)
+            self._offset()
             parts.append(self._commit(self._n_entered - self._n_committed))
         events = []
         if self._pending_event is not None:
@@ -608,6 +611,41 @@ class WearerAnalyzer:
         self._settled, self._settle_run, self._offbody_run = settled, run, off
         return out
 
+    def _offset(self) -> None:
+        """At the end of the stream: no posture change after the wearer last settled.
+
+        A recording usually ends with the sensor being taken off, and its
+        last seconds are that handling: a turn of the sensor that looks like
+        sitting down or lying down (four of the five sit/stand events the
+        analysis found in HAPT's unlabelled seconds came after the last label
+        and ended 35-55 degrees away from every posture held). The mirror
+        image of ``_onset``: the seconds after the last ``_SETTLE_S`` still
+        (or walking) seconds of the undecided look-ahead may not change the
+        posture, which stays the last one held. If the look-ahead holds no
+        such run, nothing is changed (there is nothing to anchor the end to).
+        """
+        n = self._n_entered - self._n_committed
+        if n <= 0:
+            return
+        s = self.settings
+        k0 = self._n_committed - self._buf_start
+        f = self._buf[k0 : k0 + n]
+        still = (f["intensity_g"] < s.static_intensity_g) & (f["rot_deg"] < s.static_rotation_deg)
+        settling = ~self._cand[:n] & (still | (self._pwalk[:n] > 0.5))
+        # end of the last run of at least _SETTLE_S settling seconds
+        run = np.convolve(settling.astype(np.int64), np.ones(_SETTLE_S, dtype=np.int64), "valid")
+        full = np.flatnonzero(run == _SETTLE_S)
+        if full.size == 0:
+            return
+        tail = int(full[-1]) + _SETTLE_S  # first second after that run
+        self._end_tail = self._n_committed + tail
+        sp_idx = np.flatnonzero(self._special[:n])
+        drop = sp_idx >= tail
+        if drop.any():
+            self._lt_sp = np.delete(self._lt_sp, np.flatnonzero(drop), axis=0)
+            self._special[sp_idx[drop]] = False
+            self._ptrans[tail:n] = np.eye(self._ptrans.shape[1])[0]
+
     def _seated_evidence(
         self,
         f: npt.NDArray[np.void],
@@ -710,6 +748,9 @@ class WearerAnalyzer:
         # a sensor showing only its own noise is off the body (or about to be
         # found so): its orientation on a desk says nothing about the posture
         ll[self._cand[:p]] = 0.0
+        if self._end_tail is not None:
+            # ... nor does the sensor in the hand at the end (``_offset``)
+            ll[max(0, self._end_tail - self._n_committed) :] = 0.0
         em = self._em[:p] + ll
         em[self._buf["coverage"][k0 : k0 + p] < _MIN_COVERAGE] = 0.0
         d = np.zeros(N_STATES)
