@@ -87,6 +87,7 @@ TRANS_FEATURES = (
     "rot",
     "gait",
     "turn_x_disp",
+    "rise",
 )
 
 
@@ -176,6 +177,81 @@ def _nan_reduce(x: F64, fn: str) -> F64:
     return np.where(np.isfinite(r), r, 0.0)
 
 
+#: the zero-velocity rise is clipped to this (m): a body does not rise or sink
+#: further in a posture transition, and beyond it the integration has failed
+#: (the window's ends were not at rest)
+RISE_CLIP_M = 1.0
+#: ... and used only where the window's two ends (2 s each) move less than
+#: this (g, mean |body acceleration|): the integration assumes rest there
+RISE_REST_G = 0.03
+
+
+def vertical_rise(feat: npt.NDArray[np.void], start: int, stop: int) -> tuple[F64, F64]:
+    """How far the body rose (m, up positive) over each second's window, and
+    how much the window's ends moved (g).
+
+    The vertical acceleration of the seconds ``t-2..t+2`` is integrated twice
+    with the body at rest at both ends (a zero-velocity update over 5 s: a
+    constant error of the acceleration cancels exactly). What a constant
+    cannot describe is the accelerometer's offset changing with orientation:
+    cheap sensors read gravity 0.5-1 % differently sitting and standing (the
+    HAPT phones 0.010 g more standing), which a 5-s double integral would
+    turn into 0.3 m, as much as the rise itself. So the rest level is
+    measured on each side (seconds ``t-4..t-3`` and ``t+3..t+4``) and follows
+    the orientation between them (how far each second's up direction has
+    moved from the one before towards the one after).
+
+    The rise means something only where the ends are at rest, so the second
+    result is the largest mean body acceleration (g) of those four end
+    seconds (``window_features`` uses the rise only below ``RISE_REST_G``).
+    On HAPT, between still ends, sitting down sinks the waist 0.27 m (5-95 %:
+    0.06-0.44) and standing up raises it 0.34 m (0.27-0.44), while seconds
+    away from any transition stay within 0.13 m.
+
+    ``feat`` holds ``WINDOW_EPOCHS`` epochs before ``start`` and after
+    ``stop - 1``. Both results are NaN where a second of the window lacks data.
+    """
+    w = WINDOW_EPOCHS
+    idx = np.arange(start, stop)[:, None] + np.arange(-w, w + 1)[None, :]  # (n, 9)
+    dv = feat["dv_ms"][idx].astype(np.float64)  # velocity gained in each second
+    dx = feat["dx_m"][idx].astype(np.float64)  # ... and the distance it adds by the second's end
+    g = feat["g"][idx]
+    inten = feat["intensity_g"][idx].astype(np.float64)
+    n = idx.shape[0]
+    rise = np.full(n, np.nan)
+    ends = np.full(n, np.nan)
+    ok = (
+        np.isfinite(dv).all(axis=1)
+        & np.isfinite(dx).all(axis=1)
+        & np.isfinite(g).all(axis=(1, 2))
+        & np.isfinite(inten).all(axis=1)
+    )
+    if not ok.any():
+        return rise, ends
+    ends[ok] = np.concatenate((inten[ok][:, :2], inten[ok][:, -2:]), axis=1).max(axis=1)
+    dv, dx, gg = dv[ok], dx[ok], g[ok]
+    g_before = _unit_mean(gg[:, :2])
+    g_after = _unit_mean(gg[:, -2:])
+    rest_before = dv[:, :2].mean(axis=1)  # m/s^2 (velocity per 1-s second)
+    rest_after = dv[:, -2:].mean(axis=1)
+    path = g_after - g_before
+    path_sq = np.einsum("nj,nj->n", path, path)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frac = np.einsum("nkj,nj->nk", gg[:, 2:7] - g_before[:, None, :], path) / path_sq[:, None]
+    # no turn: the two rest levels are one, measured twice
+    frac = np.where(path_sq[:, None] > 1e-4, np.clip(frac, 0.0, 1.0), 0.5)
+    rest = rest_before[:, None] + (rest_after - rest_before)[:, None] * frac  # (m, 5)
+    a_sum = dv[:, 2:7] - rest
+    a_dist = dx[:, 2:7] - 0.5 * rest
+    # zero velocity at both ends: remove the remaining constant
+    c = a_sum.mean(axis=1, keepdims=True)
+    a_sum -= c
+    a_dist -= 0.5 * c
+    v_start = np.cumsum(a_sum, axis=1) - a_sum  # velocity at each second's start
+    rise[ok] = (v_start + a_dist).sum(axis=1)  # the seconds' mean velocities, summed
+    return rise, ends
+
+
 def window_features(
     feat: npt.NDArray[np.void], start: int, stop: int
 ) -> tuple[F64, F64, F64, F64, F64]:
@@ -222,6 +298,12 @@ def window_features(
     gait_ac = feat["gait_ac"].astype(np.float64)
     gait = _nan_reduce(gait_ac[idx[:, w - 1 : w + 3]], "max")
     turn0 = np.nan_to_num(turn, nan=0.0)
+    rise, ends = vertical_rise(feat, start, stop)
+    # the rise only between still moments (elsewhere 0, "no evidence"): how
+    # still a window's ends are is not itself evidence, since every HAPT
+    # transition starts still and walking straight into a seat does not
+    still = np.nan_to_num(ends, nan=np.inf) < RISE_REST_G
+    rise_still = np.where(still, np.nan_to_num(rise, nan=0.0), 0.0).clip(-RISE_CLIP_M, RISE_CLIP_M)
     trans_x = np.stack(
         [
             np.ones(n),
@@ -235,6 +317,7 @@ def window_features(
             rot / 30.0,
             gait,
             turn0 / 30.0 * disp,
+            rise_still,
         ],
         axis=1,
     )

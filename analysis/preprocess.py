@@ -31,8 +31,11 @@ Steps, per chunk of samples
 3. **Per-second features** (``FEATURE_DTYPE``): mean gravity direction,
    movement intensity, tilt jitter (for static and non-wear), gait
    periodicity (autocorrelation of vertical acceleration at step lags),
-   vertical velocity/displacement (for sit-to-stand vs stand-to-sit) and the
-   step-lag covariance of horizontal acceleration (for the forward direction).
+   vertical velocity/displacement (for sit-to-stand vs stand-to-sit; also
+   the velocity change and displacement contributed by the raw vertical
+   acceleration, for integrating a transition window with zero velocity at
+   both ends: ``analysis.activity.vertical_motion``) and the step-lag
+   covariance of horizontal acceleration (for the forward direction).
 """
 
 from __future__ import annotations
@@ -93,6 +96,12 @@ FEATURE_DTYPE = np.dtype(
         ("vmin_ms", np.float32),  # min vertical velocity (m/s), up positive
         ("vmax_ms", np.float32),  # max vertical velocity (m/s)
         ("disp_m", np.float32),  # vertical displacement over the second (m)
+        # vertical acceleration (a . up - 1 g, up positive, neither high-passed
+        # nor leaky) integrated over the second: velocity gained (m/s), and
+        # the distance that gain moves the body by the end of the second (m);
+        # exact sums, so windows of seconds integrate without the samples
+        ("dv_ms", np.float32),
+        ("dx_m", np.float32),
         ("hcovk", np.float64, (6,)),  # step-lag covariance of body acc (xx yy zz xy xz yz)
     ]
 )
@@ -247,6 +256,7 @@ class Fused:
     up_angle: FA  # (3, M) unit direction for trunk angles (slow fusion with a gyroscope)
     vert: FA  # (M,) high-passed body acceleration along up (g)
     vel: FA  # (M,) leaky-integrated vertical velocity (m/s)
+    vert_raw: FA  # (M,) vertical acceleration before the high-pass (g): keeps sensor offsets
 
 
 def _unit(v: FA) -> FA:
@@ -304,13 +314,14 @@ class GravityFilter:
         # gyro bias numerator (3) and denominator (1), the two slow passes
         self.z: F64 | None = None
 
-    def _run(self, acc: FA, gyro_rad: FA, has_gyro: bool) -> tuple[FA, FA, FA, FA, FA, FA]:
+    def _run(self, acc: FA, gyro_rad: FA, has_gyro: bool) -> tuple[FA, FA, FA, FA, FA, FA, FA]:
         """One continuous valid run of (3, m) arrays.
 
-        Returns (g_acc, g, up, up_angle, vert, vel): the accelerometer-only
-        low-pass, the fused estimate and its direction, the direction for
-        trunk angles (slow fusion, see ``ANGLE_TAU_S``), vertical acceleration
-        and velocity.
+        Returns (g_acc, g, up, up_angle, vert, vel, vert_raw): the
+        accelerometer-only low-pass, the fused estimate and its direction, the
+        direction for trunk angles (slow fusion, see ``ANGLE_TAU_S``), vertical
+        acceleration (high-passed), velocity, and vertical acceleration as
+        measured.
         """
         a = self.alpha
         b_lp, a_lp = _lp_coeffs(a)
@@ -385,7 +396,7 @@ class GravityFilter:
             ]
         )
         up_angle = up if g_ang is g else _unit(g_ang)
-        return np.asarray(g_acc), g, up, up_angle, vert_hp, np.asarray(vel)
+        return np.asarray(g_acc), g, up, up_angle, vert_hp, np.asarray(vel), vert
 
     def push(self, grid: GridChunk) -> Fused:
         """Filter a grid chunk; invalid points give NaN and restart the filters."""
@@ -398,16 +409,17 @@ class GravityFilter:
         gyro_rad = (grid.gyro * (1.0 / DEG_PER_RAD)).astype(_DT)
         if m and valid.all():
             hg = bool(grid.has_gyro.all())
-            g_acc, g, up, up_ang, vert, vel = self._run(acc, gyro_rad, hg)
-            return Fused(g, up, _unit(g_acc), up_ang, vert, vel)
+            g_acc, g, up, up_ang, vert, vel, vraw = self._run(acc, gyro_rad, hg)
+            return Fused(g, up, _unit(g_acc), up_ang, vert, vel, vraw)
         g_acc = np.full((3, m), np.nan)
         g = np.full((3, m), np.nan)
         up = np.full((3, m), np.nan)
         up_ang = np.full((3, m), np.nan)
         vert = np.full(m, np.nan)
         vel = np.full(m, np.nan)
+        vraw = np.full(m, np.nan)
         if m == 0:
-            return Fused(g, up, g_acc, up_ang, vert, vel)
+            return Fused(g, up, g_acc, up_ang, vert, vel, vraw)
         edges = np.flatnonzero(np.diff(np.concatenate(([0], valid.view(np.int8), [0]))))
         runs = list(zip(edges[0::2].tolist(), edges[1::2].tolist(), strict=True))
         if not valid[0]:
@@ -416,16 +428,16 @@ class GravityFilter:
             if s > 0:
                 self.z = None  # restart after a gap
             hg = bool(grid.has_gyro[s:e].all())
-            ga, gf, u, ua, vh, v = self._run(acc[:, s:e], gyro_rad[:, s:e], hg)
+            ga, gf, u, ua, vh, v, vr = self._run(acc[:, s:e], gyro_rad[:, s:e], hg)
             g_acc[:, s:e], g[:, s:e], up[:, s:e], up_ang[:, s:e] = ga, gf, u, ua
-            vert[s:e], vel[s:e] = vh, v
+            vert[s:e], vel[s:e], vraw[s:e] = vh, v, vr
         if not valid[-1]:
             self.z = None
-        return Fused(g, up, _unit(g_acc), up_ang, vert, vel)
+        return Fused(g, up, _unit(g_acc), up_ang, vert, vel, vraw)
 
 
 # rows of the per-point matrix the feature extractor groups into epochs
-_ACC, _GYRO, _HASG, _G, _UP, _UPA, _VERT, _VEL, _UPANG = (
+_ACC, _GYRO, _HASG, _G, _UP, _UPA, _VERT, _VEL, _UPANG, _VRAW = (
     slice(0, 3),
     slice(3, 6),
     6,
@@ -435,12 +447,13 @@ _ACC, _GYRO, _HASG, _G, _UP, _UPA, _VERT, _VEL, _UPANG = (
     16,
     17,
     slice(18, 21),
+    21,
 )
-_NROWS = 21
+_NROWS = 22
 #: what an invalid grid point holds: benign finite values (it carries zero
 #: weight; finite values keep the reductions free of NaN bookkeeping)
 _BENIGN = np.array(
-    [0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 1], dtype=np.float64
+    [0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 1, 0], dtype=np.float64
 )
 
 
@@ -465,6 +478,8 @@ class FeatureExtractor:
         hl = (GAIT_WINDOW_S - 1) * self.rate
         self.hist: F64 = np.zeros((4, hl))
         self.hist_valid: npt.NDArray[np.bool_] = np.zeros(hl, dtype=bool)
+        # time from each grid point of a second to the second's end (s)
+        self._time_left: F64 = 1.0 - np.arange(self.rate) / self.rate
 
     @property
     def state_nbytes(self) -> int:
@@ -503,6 +518,7 @@ class FeatureExtractor:
         xn[_UPA] = fused.up_acc
         xn[_VERT] = fused.vert
         xn[_VEL] = fused.vel
+        xn[_VRAW] = fused.vert_raw
         xn[_UPANG] = fused.up_angle
         if not valid.all():
             xn[:, ~valid] = _BENIGN[:, None]
@@ -606,6 +622,13 @@ class FeatureExtractor:
                 out["vmin_ms"] = np.where(has, np.where(vmask, vel, np.inf).min(axis=1), np.nan)
                 out["vmax_ms"] = np.where(has, np.where(vmask, vel, -np.inf).max(axis=1), np.nan)
             out["disp_m"] = np.where(has, vel.sum(axis=1) / r, np.nan)
+            # vertical acceleration (m/s^2) times dt, and times the time left
+            # to the end of the second: velocity gained, and its distance
+            av = xe[_VRAW] * (STANDARD_GRAVITY_MS2 / r)
+            if wt is not None:
+                av = av * wt
+            out["dv_ms"] = np.where(has, av.sum(axis=1), np.nan)
+            out["dx_m"] = np.where(has, av @ self._time_left, np.nan)
         # gait window: this second plus the previous GAIT_WINDOW_S-1 seconds
         cur = np.empty((4, ne * r))
         cur[0] = x[_VERT]

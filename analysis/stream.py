@@ -124,7 +124,7 @@ class _PendingTransition:
     time_ns: int  # when the transition began (reported time)
     from_state: int  # posture before (LIE, SIT or STAND)
     to_state: int  # posture after
-    p_trans: npt.NDArray[np.float64]  # (N_TRANS_CLASSES,) max classifier probabilities
+    p_trans: npt.NDArray[np.float32]  # (N_TRANS_CLASSES,) max classifier probabilities
     tilt: npt.NDArray[np.float64]  # (3,) forward-lean evidence of the first change
 
 
@@ -279,7 +279,9 @@ class WearerAnalyzer:
         self._stand_ex = np.zeros((0, 3), dtype=np.float32)
         self._n_ingested = 0
         self._pwalk = np.zeros(0)
-        self._ptrans = np.zeros((0, len(TRANSITIONS) + 1))
+        # transition probabilities held for events and exemplars (float32: the
+        # decoder's inputs are computed in float64 before they are stored)
+        self._ptrans = np.zeros((0, len(TRANSITIONS) + 1), dtype=np.float32)
         self._tilt = np.zeros((0, 3))
         self._cand = np.zeros(0, dtype=bool)
         self._last_state = -1
@@ -560,7 +562,7 @@ class WearerAnalyzer:
         self._special = np.concatenate((self._special, special))
         self._lt_sp = np.concatenate((self._lt_sp, lt[special]))
         self._pwalk = np.concatenate((self._pwalk, pw))
-        self._ptrans = np.concatenate((self._ptrans, pt))
+        self._ptrans = np.concatenate((self._ptrans, pt.astype(np.float32)))
         self._tilt = np.concatenate((self._tilt, tilt[r:-r]))
         self._stand_ev = np.concatenate((self._stand_ev, stand_ev))
         lean = np.where((bend[r:-r] & ~onset & (pw < 0.5))[:, None], tilt[r:-r], np.nan)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -181,7 +182,7 @@ def write_module(model: ActivityModel, n_wearers: int, path: Path = MODULE) -> N
         f"Fitted on {n_wearers} HAPT development wearers (waist-worn phone, 50 Hz).",
         f"Walking features: {', '.join(WALK_FEATURES)}.",
         "Transition features:",
-        f"{', '.join(TRANS_FEATURES)}.",
+        *textwrap.wrap(f"{', '.join(TRANS_FEATURES)}.", 79),
         '"""',
         "",
         "from __future__ import annotations",
