@@ -10,7 +10,8 @@ the wearer got there*:
   how far the trunk leaned beyond that on the way (the forward lean of a
   sit-to-stand), and the vertical velocity/displacement of the body
   (double-integrated acceleration along gravity: standing up raises the hips,
-  sitting down lowers them). A multinomial logistic model gives, per second,
+  sitting down lowers them; between two still moments also with zero
+  velocity at both ends, ``vertical_rise``). A multinomial logistic model gives, per second,
   the probability of each of the six transitions or none.
 * **Context**: one stands before and after walking; a posture can only
   change during movement, and only through a transition.

@@ -34,7 +34,7 @@ Steps, per chunk of samples
    vertical velocity/displacement (for sit-to-stand vs stand-to-sit; also
    the velocity change and displacement contributed by the raw vertical
    acceleration, for integrating a transition window with zero velocity at
-   both ends: ``analysis.activity.vertical_motion``) and the step-lag
+   both ends: ``analysis.activity.vertical_rise``) and the step-lag
    covariance of horizontal acceleration (for the forward direction).
 """
 

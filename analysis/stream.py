@@ -596,8 +596,7 @@ class WearerAnalyzer:
         s = self.settings
         if self._settled and self._offbody_run == 0 and not cand.any():
             return np.zeros(n, dtype=bool)  # the usual case: worn and settled
-        still = (f["intensity_g"] < s.static_intensity_g) & (f["rot_deg"] < s.static_rotation_deg)
-        settling = (~cand & (still | (pw > 0.5))).tolist()
+        settling = self._settling(f, pw, cand).tolist()
         calib_l = calib.tolist()
         cand_l = cand.tolist()
         out = np.zeros(n, dtype=bool)
@@ -611,6 +610,16 @@ class WearerAnalyzer:
                 settled = run >= _SETTLE_S or calib_l[i]
                 out[i] = not settled
         self._settled, self._settle_run, self._offbody_run = settled, run, off
+        return out
+
+    def _settling(
+        self, f: npt.NDArray[np.void], pw: F64, cand: npt.NDArray[np.bool_]
+    ) -> npt.NDArray[np.bool_]:
+        """(n,) seconds that show the sensor on a body at rest or walking: still
+        beyond sensor noise alone (not a non-wear candidate), or walking."""
+        s = self.settings
+        still = (f["intensity_g"] < s.static_intensity_g) & (f["rot_deg"] < s.static_rotation_deg)
+        out: npt.NDArray[np.bool_] = ~cand & (still | (pw > 0.5))
         return out
 
     def _offset(self) -> None:
@@ -629,11 +638,8 @@ class WearerAnalyzer:
         n = self._n_entered - self._n_committed
         if n <= 0:
             return
-        s = self.settings
         k0 = self._n_committed - self._buf_start
-        f = self._buf[k0 : k0 + n]
-        still = (f["intensity_g"] < s.static_intensity_g) & (f["rot_deg"] < s.static_rotation_deg)
-        settling = ~self._cand[:n] & (still | (self._pwalk[:n] > 0.5))
+        settling = self._settling(self._buf[k0 : k0 + n], self._pwalk[:n], self._cand[:n])
         # end of the last run of at least _SETTLE_S settling seconds
         run = np.convolve(settling.astype(np.int64), np.ones(_SETTLE_S, dtype=np.int64), "valid")
         full = np.flatnonzero(run == _SETTLE_S)
