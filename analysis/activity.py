@@ -49,8 +49,13 @@ F64 = npt.NDArray[np.float64]
 WINDOW_EPOCHS = 4
 #: A transition is placed at the most movement-like second within +- this (s).
 PEAK_RADIUS = 3
-#: ... if its probability of being some transition exceeds this.
-MIN_PEAK = 0.05
+#: ... if its probability of being some transition exceeds this. Low on
+#: purpose: it only opens the door, the transition's probability still sets
+#: its cost. The model learnt from recordings where every transition starts
+#: from still standing, so walking straight into a seat gets 0.01-0.03; with
+#: no peak there, even a long, clearly seated stretch after it could not be
+#: read as sitting (a posture changes only at a peak).
+MIN_PEAK = 0.005
 #: log-probability of a change of state in a second whose transition window lacks data
 UNKNOWN_SWITCH_LOGP = -3.0
 
