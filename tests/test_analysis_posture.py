@@ -109,7 +109,7 @@ def test_sensor_left_on_a_desk_does_not_relabel_the_walk_before_it() -> None:
 def test_streaming_equals_batch_while_the_seated_direction_is_learned() -> None:
     from firmware_sim.simulator import simulate
 
-    rec = simulate("delivery_driver", 5400.0, seed=11, placement="lower", rate_hz=20.0)
+    rec = simulate("delivery_driver", 5400.0, seed=13, placement="lower", rate_hz=20.0)
     t_ns = np.round(rec.time_s * NS_PER_S).astype(np.int64)
     settings = AnalysisSettings()
     whole = WearerAnalyzer(settings)
