@@ -49,9 +49,10 @@ def test_second_pass_judges_the_first_minutes_with_what_the_day_taught() -> None
     two = analyze_batch(batch, s, calibration_ns=cal, learn_first=True)
     for out in (one, two):
         assert out.epochs.size >= truth.size - 1
-    # one pass: before the first forward lean the sign of flexion is unknown,
-    # and the reclined sitter looks as upright as someone standing
-    assert np.isnan(one.epochs["flexion_deg"][bout]).mean() > 0.9
+    # one pass: before the first forward lean the sign of flexion is unknown
+    # (for most of the bout), and the reclined sitter looks as upright as
+    # someone standing
+    assert np.isnan(one.epochs["flexion_deg"][bout]).mean() > 0.5
     assert (one.epochs["activity"][bout] == int(Activity.SITTING)).mean() < 0.5
     # two passes: the forward direction and this wearer's sitting are known
     assert np.isfinite(two.epochs["flexion_deg"][bout]).all()
