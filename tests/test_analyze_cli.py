@@ -113,7 +113,8 @@ def test_two_passes_by_default_one_on_request(tmp_path: Path) -> None:
     two = read_epoch_table(tmp_path / "two" / "epochs.csv")
     one = read_epoch_table(tmp_path / "one" / "epochs.csv")
     assert np.isfinite(two.flexion_deg[bout]).all()
-    assert np.isnan(one.flexion_deg[bout]).all()
+    # one pass learns which way is forward only late in the bout
+    assert np.isnan(one.flexion_deg[bout]).mean() > 0.8
     assert (two.activity[bout] == "sitting").mean() > (one.activity[bout] == "sitting").mean() + 0.3
     for name, passes in (("two", 2), ("one", 1)):
         doc = json.loads((tmp_path / name / "summary.json").read_text())
