@@ -547,6 +547,16 @@ def personal_sit_stand(model: ActivityModel, angle_ll: F64, sit_minus_stand: F64
     return out
 
 
+#: transition classes whose movement ends standing upright (sit-to-stand,
+#: lie-to-stand): at a movement peak, a standing wearer stays standing with
+#: the probability of these or of none. Only standing: a sitter does not "sit
+#: down" into the seat they are in the way a stander straightens up from a
+#: bend, and on HAPT letting sitting absorb sit-down-like movements hid the
+#: first sit-down of two recordings (the first posture is open, so the
+#: decoder started them seated).
+UPRIGHT_ENDINGS = [c for c, (_, _, b) in enumerate(TRANSITIONS, start=1) if b == STAND]
+
+
 def hmm_inputs(
     model: ActivityModel,
     p_walk: F64,
@@ -598,6 +608,12 @@ def hmm_inputs(
             for c, j in outs:
                 lt[:, i, j] = np.log(q[:, c])
             logt[pk] = lt
+        # ... except a movement that ends upright while standing: straightening
+        # up from a bend or a lift looks like getting up (HAPT, which taught
+        # the classifier, has no deep bends), and standing explains it as well
+        # as "none" does (``UPRIGHT_ENDINGS``)
+        stay = p_trans[pk, 0] + p_trans[pk][:, UPRIGHT_ENDINGS].sum(axis=1)
+        logt[pk, STAND, STAND] = g * np.log(np.maximum(stay, 1e-12))
         # sitting straight into walking: a sit-to-stand, then walking at once
         logt[pk, SIT, WALK] = logt[pk, SIT, STAND] + walk_sw
     # Where the transition window lacks data (start of a stream, around gaps)
