@@ -28,9 +28,9 @@ def _peak(**p: float) -> tuple[np.ndarray, np.ndarray]:
     for name, v in p.items():
         pt[0, 0 if name == "none" else CLASS[name]] = v
     pt /= pt.sum(axis=1, keepdims=True)
-    return hmm_inputs(MODEL, np.zeros(1), pt, np.ones(1, dtype=bool), np.ones(1, dtype=bool))[1][
-        0
-    ], pt[0]
+    peak = np.ones(1, dtype=bool)
+    _, logt = hmm_inputs(MODEL, np.zeros(1), pt, peak, peak)
+    return logt[0], pt[0]
 
 
 def test_a_movement_ending_upright_keeps_a_stander_standing() -> None:
