@@ -423,6 +423,37 @@ def angle_loglik(
     return out
 
 
+#: On the upper back, sitting spans upright to a deep slouch within this
+#: inclination (deg); beyond it the shipped model applies unchanged
+UPPER_BACK_SITTING_MAX_DEG = 30.0
+
+
+def upper_back_sitting(ll: F64, incl_deg: F64) -> F64:
+    """Angle evidence (n, 4) for a sensor on the upper back: within
+    ``UPPER_BACK_SITTING_MAX_DEG`` of upright, sitting is as likely as standing.
+
+    The shipped inclination model is fitted on waist-worn recordings, where
+    sitting rolls the pelvis and the sensor 15-40° back, so near upright it
+    favours standing (by about 0.25 nats per second at 5°). A thoracic sensor
+    does not follow the pelvis: a wearer sitting up straight reads within a
+    few degrees of standing, and slouching adds 10-25° forward. So near
+    upright the angle cannot tell the two apart, and the movements (sitting
+    down, getting up, walking) decide. Where standing is the more likely of
+    the two it is lowered to sitting's level, never the reverse, so a slouch
+    still reads as sitting; the wearer's own exemplars
+    (``personal_sit_stand``), added afterwards, still separate a wearer whose
+    sitting and standing differ.
+    """
+    near = np.nan_to_num(incl_deg, nan=np.inf) < UPPER_BACK_SITTING_MAX_DEG
+    if not near.any():
+        return ll
+    out = ll.copy()
+    top = np.maximum(ll[near, SIT], ll[near, STAND])
+    out[near, SIT] = top
+    out[near, STAND] = top
+    return out
+
+
 #: An explicit "stand tall" calibration is the wearer's upright standing.
 #: Standing still, the trunk stays within a few degrees of it, and leaves it
 #: forwards (a bend, a lean over a bench); a trunk held *behind* it rests on

@@ -12,6 +12,9 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+#: sensor placements the analysis knows (``AnalysisSettings.placement``)
+PLACEMENTS = ("lower_back", "upper_back")
+
 
 @dataclass(frozen=True, slots=True)
 class AnalysisSettings:
@@ -38,6 +41,12 @@ class AnalysisSettings:
         use this same schedule.
     """
 
+    #: where the sensor is worn: ``lower_back`` (lumbar spine, belt or waist)
+    #: or ``upper_back`` (thoracic spine, between the shoulder blades). The
+    #: shipped inclination model is fitted on waist-worn recordings, where
+    #: sitting tilts the sensor back with the pelvis; on the upper back an
+    #: upright sitter reads like a stander (``analysis.activity.upper_back_sitting``)
+    placement: str = "lower_back"
     working_rate_hz: float = 25.0
     max_interp_gap_s: float = 0.25
     gravity_tau_s: float = 1.0
@@ -94,6 +103,8 @@ class AnalysisSettings:
     static_break_tilt_deg: float = 20.0
 
     def __post_init__(self) -> None:
+        if self.placement not in PLACEMENTS:
+            raise ValueError(f"placement={self.placement!r} must be one of {', '.join(PLACEMENTS)}")
         if not 10.0 <= self.working_rate_hz <= 100.0:
             raise ValueError(f"working_rate_hz={self.working_rate_hz} must be within 10..100")
         if not 0.0 < self.max_interp_gap_s <= 5.0:

@@ -50,6 +50,7 @@ from analysis.activity import (
     personal_sit_stand,
     reclined_standing,
     transition_probabilities,
+    upper_back_sitting,
     viterbi,
     walk_probability,
     window_features,
@@ -745,6 +746,8 @@ class WearerAnalyzer:
             with np.errstate(invalid="ignore"):
                 incl = np.degrees(np.arccos(np.clip(g @ ref.up, -1.0, 1.0)))
         ll = angle_loglik(self.model, incl, g, self._seated.model())
+        if self.settings.placement == "upper_back":
+            ll = upper_back_sitting(ll, incl)
         personal = self._exemplars.sit_minus_stand(g)
         if personal is not None:
             ll = personal_sit_stand(self.model, ll, personal)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from analysis.settings import PLACEMENTS
 from postmon.errors import ConfigError
 from postmon.security.pseudonym import check_pseudonym, check_site
 from postmon.security.redact import install_log_redaction, register_secret
@@ -301,6 +302,9 @@ class SensorPairing:
     wearer: str
     site: str = "default"
     device: str = "auto"  # auto | witmotion | movesense | metamotion
+    #: where this sensor is worn (lower_back | upper_back); empty: the
+    #: [analysis] table's ``placement``
+    placement: str = ""
     #: a wearer day profile (desk_worker, nurse, ...): `postmon run` then
     #: starts a simulated sensor of this ``device`` type worn by a simulated
     #: wearer instead of connecting to ``address`` (trying it without hardware)
@@ -315,6 +319,11 @@ class SensorPairing:
                 f"device={self.device!r} is not a supported sensor type; "
                 f"expected one of {', '.join(SENSOR_TYPES)}"
             )
+        if self.placement and self.placement not in PLACEMENTS:
+            raise ValueError(
+                f"sensor {self.address}: placement={self.placement!r} is not one of "
+                f"{', '.join(PLACEMENTS)}"
+            )
         if self.simulate and self.device == "auto":
             raise ValueError(
                 f"sensor {self.address}: a simulated sensor needs its device type "
@@ -323,6 +332,12 @@ class SensorPairing:
         # pseudonyms only: wearer and site become MQTT topic levels and InfluxDB tags
         check_pseudonym(self.wearer)
         check_site(self.site)
+
+
+def sensor_placements(pairings: Any) -> dict[str, str]:
+    """Sensor address -> placement, for the pairing rows that name one (the
+    others are analysed at the [analysis] table's ``placement``)."""
+    return {p.address: p.placement for p in pairings if getattr(p, "placement", "")}
 
 
 @dataclass(frozen=True)

@@ -109,13 +109,15 @@ class DemoSettings:
 
 @dataclass(frozen=True)
 class WearerPlan:
-    """One simulated wearer of the demo: who, with which sensor, for how long."""
+    """One simulated wearer of the demo: who, with which sensor worn where, for how long."""
 
     wearer: str
     profile: str
     device: str
     hours: float
     seed: int
+    #: upper_back or lower_back (alternating: the demo shows both)
+    placement: str = "upper_back"
 
 
 @dataclass(frozen=True)
@@ -143,7 +145,8 @@ def plan_wearers(ds: DemoSettings) -> list[WearerPlan]:
         hours = ds.hours
         if device == "metamotion" and ds.haptic_hours is not None:
             hours = ds.haptic_hours
-        plans.append(WearerPlan(f"sim{i + 1:02d}", profile, device, hours, ds.seed + i))
+        placement = "upper_back" if i % 2 == 0 else "lower_back"
+        plans.append(WearerPlan(f"sim{i + 1:02d}", profile, device, hours, ds.seed + i, placement))
     return plans
 
 
@@ -224,6 +227,7 @@ async def _edge(
                         profile=p.profile,
                         device=p.device,
                         seed=p.seed,
+                        placement=p.placement,
                         duration_s=p.hours * 3600.0,
                         rate_hz=ccfg.rate_hz,
                         site=cfg.site,
@@ -512,7 +516,9 @@ def _central(
             "demo: %d wearers over %d edge process(es): %s",
             len(plans),
             len(procs),
-            "; ".join(f"{p.wearer} {p.profile} {p.device} {p.hours:g} h" for p in plans),
+            "; ".join(
+                f"{p.wearer} {p.profile} {p.device} {p.placement} {p.hours:g} h" for p in plans
+            ),
         )
         view = _LiveView(start_ns, plans, ds.live)
         done = _wait_edges(procs, out, view)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from analysis.nudge import Nudge
 from analysis.settings import AnalysisSettings
 from collector.session import SessionStatus
 from postmon.bus.base import Bus
-from postmon.config import Config, from_table
+from postmon.config import Config, from_table, sensor_placements
 from postmon.nudges import NudgeConfig, NudgeDelivery, load_nudge_config
 from postmon.pipeline import PipelineOutput, WearerPipeline
 from postmon.store.records import DeviceStatus, NudgeRecord
@@ -84,8 +85,11 @@ class EdgeService:
         *,
         haptic: Any | None = None,
         nudge_publisher: Any | None = None,
+        placements: dict[str, str] | None = None,
     ) -> None:
         self.cfg = cfg
+        #: sensor address -> where it is worn (``postmon.config.sensor_placements``)
+        self.placements = placements if placements is not None else sensor_placements(cfg.sensors)
         self.bus = bus
         self.analysis_settings = from_table(AnalysisSettings, cfg.analysis, "analysis")
         self.nudge_cfg: NudgeConfig = load_nudge_config(cfg.nudges)
@@ -111,11 +115,12 @@ class EdgeService:
     def _pipeline(self, batch: SampleBatch) -> WearerPipeline:
         p = self.pipelines.get(batch.sensor_id)
         if p is None:
+            worn_at = self.placements.get(batch.sensor_id, self.analysis_settings.placement)
             p = WearerPipeline(
                 self.cfg.site,
                 batch.wearer_id,
                 batch.sensor_id,
-                analysis=self.analysis_settings,
+                analysis=dataclasses.replace(self.analysis_settings, placement=worn_at),
                 nudges=self.nudge_cfg.settings_for(batch.wearer_id),
                 tz=self.tz,
             )
@@ -260,7 +265,13 @@ def wire_edge(
         await service.on_status(statuses)
 
     collector = Collector(pairings, sink, status_sink=status_sink, **collector_kwargs)
-    service = EdgeService(cfg, bus, haptic=collector, nudge_publisher=nudge_publisher)
+    service = EdgeService(
+        cfg,
+        bus,
+        haptic=collector,
+        nudge_publisher=nudge_publisher,
+        placements=sensor_placements(pairings),
+    )
     return service, collector
 
 

@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -306,7 +307,9 @@ def eval_sim(
                     csv = tmpd / "sim.csv"
                     write_recording(csv, rec.time_s, rec.accel_g, rec.gyro_dps)
                     out = tmpd / "out"
-                    analyze_file(csv, out, settings=settings, calibration_s=[rec.calibration_s])
+                    # the clinic knows where it put the sensor
+                    worn_at = replace(settings, placement=f"{placement}_back")
+                    analyze_file(csv, out, settings=worn_at, calibration_s=[rec.calibration_s])
                     tab = read_epoch_table(out / "epochs.csv")
                     truth = rec.truth
                     n = min(len(truth), tab.time_s.size)

@@ -51,6 +51,31 @@ def test_analyze_config_changes_settings(recording: Path, tmp_path: Path) -> Non
     assert doc["summary"]["settings"]["min_bout_s"] == 3.0
 
 
+def test_placement_from_config_and_command_line(recording: Path, tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[analysis]\nplacement = "upper_back"\n')
+    out = tmp_path / "cfg"
+    assert main(["analyze", str(recording), "--out", str(out), "--config", str(cfg)]) == 0
+    doc = json.loads((out / "summary.json").read_text())
+    assert doc["summary"]["settings"]["placement"] == "upper_back"
+    # the command line wins over the config file
+    out = tmp_path / "cli"
+    args = ["analyze", str(recording), "--out", str(out), "--config", str(cfg)]
+    assert main([*args, "--placement", "lower_back"]) == 0
+    doc = json.loads((out / "summary.json").read_text())
+    assert doc["summary"]["settings"]["placement"] == "lower_back"
+
+
+def test_unknown_placement_is_usage_error(recording: Path, tmp_path: Path, capsys) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[analysis]\nplacement = "chest"\n')
+    assert main(["analyze", str(recording), "--out", str(tmp_path), "--config", str(cfg)]) == 2
+    assert "lower_back, upper_back" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["analyze", str(recording), "--out", str(tmp_path), "--placement", "chest"])
+    assert exc.value.code == 2
+
+
 def test_bad_config_key_is_usage_error(recording: Path, tmp_path: Path, capsys) -> None:
     cfg = tmp_path / "c.toml"
     cfg.write_text("[analysis]\nmin_bout = 3.0\n")

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from analysis.settings import PLACEMENTS
 from postmon.errors import ConfigError, InputError
 from postmon.progress import ProgressBar, add_progress_argument, progress_enabled
 
@@ -45,6 +46,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("input", help="recording CSV file")
     p.add_argument("--out", required=True, help="output directory (created if missing)")
     p.add_argument("--config", help="TOML config file; its [analysis] table sets thresholds")
+    p.add_argument(
+        "--placement",
+        choices=PLACEMENTS,
+        help="where the sensor was worn (default: the config's [analysis] placement, "
+        "else lower_back). On the upper back an upright sitter reads like a stander, "
+        "so sitting and standing near upright are told apart by the movements alone.",
+    )
     p.add_argument(
         "--calibrate",
         metavar="START:END",
@@ -289,6 +297,8 @@ def _write_events(path: Path, events: Sequence[Any], start_ns: int) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = analysis_settings(args.config)
+    if args.placement:
+        settings = dataclasses.replace(settings, placement=args.placement)
     model = load_model(args.model) if args.model else None
     calib = _parse_calibration(args.calibrate)
     start = _parse_start(args.start)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
 import sys
@@ -25,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from postmon.config import Config, SensorPairing, from_table, load_config
+from postmon.config import Config, SensorPairing, from_table, load_config, sensor_placements
 from postmon.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -142,6 +143,7 @@ async def add_simulated_wearer(
     duration_s: float = 8 * 3600.0,
     rate_hz: float | None = None,
     site: str = "default",
+    placement: str = "upper_back",
 ) -> SensorPairing:
     """Power on one simulated sensor on ``air`` worn by a simulated wearer.
 
@@ -150,7 +152,8 @@ async def add_simulated_wearer(
     offers, as the collector picks it), so no sample is made only to be
     interpolated away; None keeps the device's default rate. After
     ``duration_s`` (the working day) the sensor lies on a desk. Returns the
-    sensor's pairing row.
+    sensor's pairing row, which says where the sensor is worn
+    (``placement``: upper_back or lower_back).
     """
     from collector.protocols import PROTOCOLS
     from firmware_sim.simulator import WearerStream
@@ -158,10 +161,16 @@ async def add_simulated_wearer(
     rate = None if rate_hz is None else PROTOCOLS[device].nearest_rate_hz(rate_hz)
     # a minute of motion per generation call: its fixed cost is then small
     stream = WearerStream(
-        profile, seed, duration_s=duration_s, device=device, rate_hz=rate, block_s=60.0
+        profile,
+        seed,
+        duration_s=duration_s,
+        placement=placement.removesuffix("_back"),
+        device=device,
+        rate_hz=rate,
+        block_s=60.0,
     )
     dev = await air.add_device(device, stream)
-    return SensorPairing(dev.address, wearer, site=site, device=device)
+    return SensorPairing(dev.address, wearer, site=site, device=device, placement=placement)
 
 
 async def add_simulated_sensors(
@@ -172,13 +181,14 @@ async def add_simulated_sensors(
     duration_s: float = 8 * 3600.0,
     site: str = "default",
     rate_hz: float | None = None,
+    placement: str = "upper_back",
 ) -> list[SensorPairing]:
     """Power on ``n`` simulated sensors on ``air`` (a ``firmware_sim.ble.VirtualAir``).
 
     Types alternate (MetaMotion, Movesense, WitMotion); each is worn by a
     simulated wearer (``firmware_sim.simulator.WearerStream``) with the day
-    profiles in turn. ``rate_hz``: see :func:`add_simulated_wearer`. Returns
-    their pairing rows (wearers ``sim01``...).
+    profiles in turn, worn at ``placement``. ``rate_hz``: see
+    :func:`add_simulated_wearer`. Returns their pairing rows (wearers ``sim01``...).
     """
     from firmware_sim.profiles import PROFILES
 
@@ -193,6 +203,7 @@ async def add_simulated_sensors(
             duration_s=duration_s,
             rate_hz=rate_hz,
             site=site,
+            placement=placement,
         )
         for i in range(n)
     ]
@@ -213,6 +224,8 @@ class EdgePipeline:
     analyze: bool = True
     raw: bool = False
     settings: AnalysisSettings | None = None
+    #: sensor address -> where it is worn, overriding ``settings.placement``
+    placements: dict[str, str] = field(default_factory=dict)
     epochs: int = 0
     events: int = 0
     _analyzers: dict[str, WearerAnalyzer] = field(default_factory=dict)
@@ -228,9 +241,14 @@ class EdgePipeline:
             return
         an = self._analyzers.get(batch.wearer_id)
         if an is None:
+            from analysis.settings import AnalysisSettings
             from analysis.stream import WearerAnalyzer
 
-            an = self._analyzers[batch.wearer_id] = WearerAnalyzer(self.settings)
+            settings = self.settings or AnalysisSettings()
+            worn_at = self.placements.get(batch.sensor_id, settings.placement)
+            an = self._analyzers[batch.wearer_id] = WearerAnalyzer(
+                dataclasses.replace(settings, placement=worn_at)
+            )
         self._sensor[batch.wearer_id] = batch.sensor_id
         self._publish(batch.wearer_id, an.feed(batch))
 
@@ -318,6 +336,7 @@ async def _collect(
                 seed=args.seed,
                 duration_s=max(8 * 3600.0, duration_s or 0.0),
                 site=cfg.site,
+                placement=analysis_settings(cfg).placement,
             )
             backend, scanner_backend = air.client_backend, air.scanner_backend
             clock = as_clock(sim_clock)
@@ -329,6 +348,7 @@ async def _collect(
             analyze=not args.no_analysis,
             raw=args.raw,
             settings=analysis_settings(cfg),
+            placements=sensor_placements(pairings),
         )
 
         async def sink(batch: SampleBatch) -> None:

@@ -100,6 +100,7 @@ async def _run(args: argparse.Namespace, cfg: Config, duration_s: float | None) 
     from postmon.commands.collect import (
         add_simulated_sensors,
         add_simulated_wearer,
+        analysis_settings,
         collector_config,
     )
     from postmon.service import run_edge, wire_edge
@@ -116,9 +117,11 @@ async def _run(args: argparse.Namespace, cfg: Config, duration_s: float | None) 
 
                 sim_clock = SimClock.realtime(args.speed)
                 air = await astack.enter_async_context(VirtualAir(sim_clock))
+                # simulated wearers wear the sensor where the config says
+                worn_at = analysis_settings(cfg).placement
                 if args.simulate:
                     pairings = await add_simulated_sensors(
-                        air, args.simulate, seed=args.seed, site=cfg.site
+                        air, args.simulate, seed=args.seed, site=cfg.site, placement=worn_at
                     )
                 else:  # the pairing table names simulated sensors
                     pairings = [
@@ -130,6 +133,7 @@ async def _run(args: argparse.Namespace, cfg: Config, duration_s: float | None) 
                             seed=args.seed + i,
                             rate_hz=collector_config(cfg).rate_hz,
                             site=row.site,
+                            placement=row.placement or worn_at,
                         )
                         for i, row in enumerate(cfg.sensors)
                     ]
