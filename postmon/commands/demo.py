@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     )
     for p in res.plans:
         print(
-            f"  {p.wearer}: {p.profile:17} {p.device:10} {p.hours:g} h  "
+            f"  {p.wearer}: {p.profile:17} {p.device:10} {p.placement:10} {p.hours:g} h  "
             f"{res.epochs.get(p.wearer, 0)} epochs stored"
         )
     print(f"  nudges: {res.nudges} sent, {res.nudges_delivered} confirmed delivered")
