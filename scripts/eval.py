@@ -390,6 +390,15 @@ def eval_sim(
         "worst": worst,
         "mean": mean,
         "totals": totals,
+        "sitting_error_by_placement": {
+            pl: {
+                "mean": float(np.mean(errs)),
+                "worst": float(np.max(errs)),
+                "recordings": len(errs),
+            }
+            for pl in placements
+            if (errs := [float(r["sitting_time_error_pct"]) for r in rows if r["placement"] == pl])
+        },
         "confusion_min": {
             "labels": list(ACTIVITY_LABELS),
             "rows_truth_columns_ours": confusion.round(2).tolist(),
@@ -415,6 +424,15 @@ def print_sim(res: dict[str, object]) -> None:
     print("also reported (no target; the worst accuracy or share is the lowest):")
     for k in ("activity_accuracy", "flex_rmse_static_upright_deg", "flex_known_share"):
         print(f"{k:36s} {mean[k]:9.3f} {worst[k]:9.3f}")
+    by_pl = res.get("sitting_error_by_placement")
+    if isinstance(by_pl, dict):
+        print(
+            f"{'sitting_time_error_pct by placement':36s} "
+            + ", ".join(
+                f"{pl} back {v['mean']:.1f} mean / {v['worst']:.1f} worst ({v['recordings']})"
+                for pl, v in by_pl.items()
+            )
+        )
     tot = res.get("totals")
     if isinstance(tot, dict):
         print(
