@@ -745,8 +745,9 @@ class WearerAnalyzer:
         else:
             with np.errstate(invalid="ignore"):
                 incl = np.degrees(np.arccos(np.clip(g @ ref.up, -1.0, 1.0)))
-        ll = angle_loglik(self.model, incl, g, self._seated.model())
-        if self.settings.placement == "upper_back":
+        upper = self.settings.placement == "upper_back"
+        ll = angle_loglik(self.model, incl, g, self._seated.model(), bent_standing=upper)
+        if upper:
             ll = upper_back_sitting(ll, incl)
         personal = self._exemplars.sit_minus_stand(g)
         if personal is not None:

@@ -14,7 +14,14 @@ import dataclasses
 import numpy as np
 import pytest
 
-from analysis.activity import SIT, STAND, UPPER_BACK_SITTING_MAX_DEG, upper_back_sitting
+from analysis.activity import (
+    LIE,
+    SIT,
+    STAND,
+    UPPER_BACK_SITTING_MAX_DEG,
+    angle_loglik,
+    upper_back_sitting,
+)
 from analysis.contracts import NS_PER_S, Activity, SampleBatch
 from analysis.settings import PLACEMENTS, AnalysisSettings
 from analysis.stream import analyze_batch
@@ -38,6 +45,21 @@ def test_near_upright_sitting_is_as_likely_as_standing() -> None:
     np.testing.assert_array_equal(out[3:], ll[3:])
     # lying and walking are untouched
     np.testing.assert_array_equal(out[:, [0, 3]], ll[:, [0, 3]])
+
+
+def test_a_deep_forward_bend_may_be_standing_on_the_upper_back() -> None:
+    from analysis.model_params import MODEL
+
+    incl = np.array([3.0, 74.0])
+    waist = angle_loglik(MODEL, incl)
+    upper = angle_loglik(MODEL, incl, bent_standing=True)
+    # the waist model has no standing 74° forward: a held bend reads as lying
+    assert waist[1, LIE] - waist[1, STAND] > 10.0
+    # on the upper back a bend is seen whole, and standing explains it
+    assert upper[1, LIE] - upper[1, STAND] < 0.5
+    assert upper[1, STAND] > upper[1, SIT]
+    # near upright nothing changes
+    np.testing.assert_allclose(upper[0], waist[0])
 
 
 def test_unknown_placement_is_refused_with_the_choices() -> None:
@@ -118,3 +140,40 @@ def test_each_sensor_is_analysed_where_it_is_worn() -> None:
     for sensor, wearer, want in ((upper, "p001", "upper_back"), (lower, "p002", "lower_back")):
         pipe = service._pipeline(SampleBatch(sensor, wearer, 50.0, t, acc, None))
         assert pipe.settings.placement == want
+
+
+def test_bending_over_a_cot_is_standing_on_the_upper_back() -> None:
+    """A new parent (upper back, 100 Hz MetaMotion) holding deep forward bends:
+    read as lying with the waist model, and the straightening up that ends
+    them as getting up into sitting."""
+    rec = simulate(
+        "new_parent",
+        DAY_S,
+        seed=1002,
+        placement="upper",
+        mounting="random",
+        rate_hz=100.0,
+        device="metamotion",
+    )
+    t = np.round(rec.time_s * NS_PER_S).astype(np.int64)
+    c0, c1 = rec.calibration_s
+    out = analyze_batch(
+        SampleBatch("w", "s", 100.0, t, rec.accel_g, rec.gyro_dps),
+        dataclasses.replace(AnalysisSettings.offline(), placement="upper_back"),
+        calibration_ns=[(round(c0 * NS_PER_S), round(c1 * NS_PER_S))],
+        learn_first=True,
+    )
+    truth = np.array(rec.truth.activity_labels)
+    incl = np.asarray(rec.truth.inclination_deg, dtype=float)
+    ours = out.epochs["activity"]
+    n = min(truth.size, ours.size)
+    truth, incl, ours = truth[:n], incl[:n], ours[:n]
+    bent = (truth == "standing") & (incl > 50.0)
+    assert bent.sum() > 60, "the simulated half hour holds too few deep bends to score"
+    assert not np.any(ours[bent] == int(Activity.LYING))
+    assert np.mean(ours[bent] == int(Activity.STANDING)) > 0.6
+    stood = truth == "standing"
+    assert np.count_nonzero(stood & (ours == int(Activity.SITTING))) < 30
+    sit_truth = np.count_nonzero(truth == "sitting")
+    sit_ours = np.count_nonzero(ours == int(Activity.SITTING))
+    assert abs(sit_ours - sit_truth) < 0.15 * sit_truth
