@@ -38,7 +38,8 @@ def test_near_upright_sitting_is_as_likely_as_standing() -> None:
     # near upright, standing's advantage is gone ...
     assert out[0, SIT] == out[0, STAND] == pytest.approx(-0.1)
     assert out[1, SIT] == out[1, STAND] == pytest.approx(-0.2)
-    # ... sitting's is not: a slouch still reads as sitting
+    # ... and so is sitting's in a slouch: within the range the angle says
+    # nothing about sitting vs standing, at the better of the two
     assert out[2, SIT] == pytest.approx(-1.0)
     assert out[2, STAND] == pytest.approx(-1.0)
     # beyond the upper back's sitting range, and where no angle is known, nothing changes
