@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 
@@ -81,3 +83,44 @@ def day_signal(
     t_ns = (t * NS_PER_S).astype(np.int64) + 1_700_000_000 * NS_PER_S
     batch = SampleBatch("sim", "w1", rate_hz, t_ns, acc, g)
     return batch, {"flexion_deg": flex, "walking": walking.astype(float)}
+
+
+def analysed_simulated_day(
+    profile: str,
+    duration_s: float,
+    *,
+    seed: int,
+    placement: str,
+    rate_hz: float,
+    device: str,
+    settings: Any = None,
+    learn_first: bool = True,
+) -> tuple[Any, Any]:
+    """A simulated day (``firmware_sim``, random mounting) analysed in one
+    batch with its explicit "stand tall" calibration, in two passes
+    (``learn_first``) as ``postmon analyze`` does: (recording, AnalysisOutput).
+
+    ``placement`` is the simulator's (upper, lower); ``settings`` default to
+    ``AnalysisSettings.offline()``.
+    """
+    from analysis.stream import analyze_batch
+    from firmware_sim.simulator import simulate
+
+    rec = simulate(
+        profile,
+        duration_s,
+        seed=seed,
+        placement=placement,
+        mounting="random",
+        rate_hz=rate_hz,
+        device=device,
+    )
+    t = np.round(rec.time_s * NS_PER_S).astype(np.int64)
+    c0, c1 = rec.calibration_s
+    out = analyze_batch(
+        SampleBatch("w", "s", rate_hz, t, rec.accel_g, rec.gyro_dps),
+        settings,
+        calibration_ns=[(round(c0 * NS_PER_S), round(c1 * NS_PER_S))],
+        learn_first=learn_first,
+    )
+    return rec, out

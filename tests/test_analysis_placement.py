@@ -9,8 +9,6 @@ longer separates the two near upright, and the movements decide.
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 
@@ -24,9 +22,8 @@ from analysis.activity import (
 )
 from analysis.contracts import NS_PER_S, Activity, SampleBatch
 from analysis.settings import PLACEMENTS, AnalysisSettings
-from analysis.stream import analyze_batch
-from firmware_sim.simulator import simulate
 from postmon.config import SensorPairing, sensor_placements
+from tests.analysis_signals import analysed_simulated_day
 
 
 def test_near_upright_sitting_is_as_likely_as_standing() -> None:
@@ -84,22 +81,14 @@ PROFILE, SEED, DEVICE, RATE_HZ, DAY_S = "desk_worker", 1001, "witmotion", 50.0, 
 
 
 def _sitting_minutes(placement: str) -> tuple[float, float]:
-    rec = simulate(
+    rec, out = analysed_simulated_day(
         PROFILE,
         DAY_S,
         seed=SEED,
         placement="upper",
-        mounting="random",
         rate_hz=RATE_HZ,
         device=DEVICE,
-    )
-    t = np.round(rec.time_s * NS_PER_S).astype(np.int64)
-    c0, c1 = rec.calibration_s
-    out = analyze_batch(
-        SampleBatch("w", "s", RATE_HZ, t, rec.accel_g, rec.gyro_dps),
-        dataclasses.replace(AnalysisSettings.offline(), placement=placement),
-        calibration_ns=[(round(c0 * NS_PER_S), round(c1 * NS_PER_S))],
-        learn_first=True,
+        settings=AnalysisSettings.offline(placement=placement),
     )
     truth = np.array(rec.truth.activity_labels)
     ours = out.epochs["activity"]
@@ -147,22 +136,14 @@ def test_bending_over_a_cot_is_standing_on_the_upper_back() -> None:
     """A new parent (upper back, 100 Hz MetaMotion) holding deep forward bends:
     read as lying with the waist model, and the straightening up that ends
     them as getting up into sitting."""
-    rec = simulate(
+    rec, out = analysed_simulated_day(
         "new_parent",
         DAY_S,
         seed=1002,
         placement="upper",
-        mounting="random",
         rate_hz=100.0,
         device="metamotion",
-    )
-    t = np.round(rec.time_s * NS_PER_S).astype(np.int64)
-    c0, c1 = rec.calibration_s
-    out = analyze_batch(
-        SampleBatch("w", "s", 100.0, t, rec.accel_g, rec.gyro_dps),
-        dataclasses.replace(AnalysisSettings.offline(), placement="upper_back"),
-        calibration_ns=[(round(c0 * NS_PER_S), round(c1 * NS_PER_S))],
-        learn_first=True,
+        settings=AnalysisSettings.offline(placement="upper_back"),
     )
     truth = np.array(rec.truth.activity_labels)
     incl = np.asarray(rec.truth.inclination_deg, dtype=float)

@@ -13,11 +13,9 @@ from __future__ import annotations
 import numpy as np
 
 from analysis.activity import SIT, STAND, TRANSITIONS, hmm_inputs
-from analysis.contracts import NS_PER_S, Activity, SampleBatch
+from analysis.contracts import Activity
 from analysis.model_params import MODEL
-from analysis.settings import AnalysisSettings
-from analysis.stream import analyze_batch
-from firmware_sim.simulator import simulate
+from tests.analysis_signals import analysed_simulated_day
 
 CLASS = {name: i for i, (name, _, _) in enumerate(TRANSITIONS, start=1)}
 
@@ -54,22 +52,8 @@ def test_a_lifting_day_is_not_read_as_sitting() -> None:
     # a 2-h warehouse day, upper back, analysed as `postmon analyze` does
     # (two passes, the explicit calibration): straightening up from lifts
     # once entered sitting again and again (25.5 sitting minutes against 19.2)
-    rec = simulate(
-        "warehouse_lifting",
-        7200.0,
-        seed=1000,
-        placement="upper",
-        mounting="random",
-        rate_hz=50.0,
-        device="witmotion",
-    )
-    t = np.round(rec.time_s * NS_PER_S).astype(np.int64)
-    c0, c1 = rec.calibration_s
-    out = analyze_batch(
-        SampleBatch("s", "s", 50.0, t, rec.accel_g, rec.gyro_dps),
-        AnalysisSettings.offline(),
-        calibration_ns=[(round(c0 * NS_PER_S), round(c1 * NS_PER_S))],
-        learn_first=True,
+    rec, out = analysed_simulated_day(
+        "warehouse_lifting", 7200.0, seed=1000, placement="upper", rate_hz=50.0, device="witmotion"
     )
     truth = np.asarray(rec.truth.activity)
     n = min(truth.size, out.epochs.size)

@@ -12,9 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis.contracts import NS_PER_S, Activity, SampleBatch
-from analysis.stream import analyze_batch
-from firmware_sim.simulator import simulate
+from analysis.contracts import Activity
+from tests.analysis_signals import analysed_simulated_day
 
 RATE_HZ = 20.0
 DAY_S = 1800.0
@@ -46,24 +45,18 @@ def _walk_into_seat_bouts(act: np.ndarray, transitions: list) -> list[tuple[int,
 def test_sitting_entered_from_walking_is_read_as_sitting(
     profile: str, seed: int, placement: str
 ) -> None:
-    rec = simulate(
+    rec, out = analysed_simulated_day(
         profile,
         DAY_S,
         seed=seed,
         placement=placement,
-        mounting="random",
         rate_hz=RATE_HZ,
         device="witmotion",
+        learn_first=False,
     )
     act = np.array(rec.truth.activity_labels)
     bouts = _walk_into_seat_bouts(act, list(rec.transitions))
     assert bouts, "the simulated day has no walk-into-seat to score"
-    t = np.round(rec.time_s * NS_PER_S).astype(np.int64)
-    c0, c1 = rec.calibration_s
-    out = analyze_batch(
-        SampleBatch("s", "s", RATE_HZ, t, rec.accel_g, rec.gyro_dps),
-        calibration_ns=[(round(c0 * NS_PER_S), round(c1 * NS_PER_S))],
-    )
     ours = out.epochs["activity"]
     for a, b in bouts:
         share = float(np.mean(ours[a:b] == int(Activity.SITTING)))
