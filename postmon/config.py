@@ -16,7 +16,7 @@ import stat
 import tomllib
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -334,10 +334,10 @@ class SensorPairing:
         check_site(self.site)
 
 
-def sensor_placements(pairings: Any) -> dict[str, str]:
+def sensor_placements(pairings: Iterable[SensorPairing]) -> dict[str, str]:
     """Sensor address -> placement, for the pairing rows that name one (the
     others are analysed at the [analysis] table's ``placement``)."""
-    return {p.address: p.placement for p in pairings if getattr(p, "placement", "")}
+    return {p.address: p.placement for p in pairings if p.placement}
 
 
 @dataclass(frozen=True)

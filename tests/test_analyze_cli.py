@@ -42,28 +42,28 @@ def test_analyze_writes_all_outputs(recording: Path, tmp_path: Path) -> None:
     assert doc["reference"]["source"] == "walking"
 
 
+def _settings_used(recording: Path, out: Path, config: str, *args: str) -> dict:
+    """``postmon analyze`` with a config file (TOML text) and extra arguments:
+    the settings its summary.json says it used."""
+    cfg = out.with_suffix(".toml")
+    cfg.write_text(config)
+    argv = ["analyze", str(recording), "--out", str(out), "--config", str(cfg), *args]
+    assert main(argv) == 0
+    settings: dict = json.loads((out / "summary.json").read_text())["summary"]["settings"]
+    return settings
+
+
 def test_analyze_config_changes_settings(recording: Path, tmp_path: Path) -> None:
-    cfg = tmp_path / "c.toml"
-    cfg.write_text("[analysis]\nmin_bout_s = 3.0\n")
-    out = tmp_path / "out"
-    assert main(["analyze", str(recording), "--out", str(out), "--config", str(cfg)]) == 0
-    doc = json.loads((out / "summary.json").read_text())
-    assert doc["summary"]["settings"]["min_bout_s"] == 3.0
+    settings = _settings_used(recording, tmp_path / "out", "[analysis]\nmin_bout_s = 3.0\n")
+    assert settings["min_bout_s"] == 3.0
 
 
 def test_placement_from_config_and_command_line(recording: Path, tmp_path: Path) -> None:
-    cfg = tmp_path / "c.toml"
-    cfg.write_text('[analysis]\nplacement = "upper_back"\n')
-    out = tmp_path / "cfg"
-    assert main(["analyze", str(recording), "--out", str(out), "--config", str(cfg)]) == 0
-    doc = json.loads((out / "summary.json").read_text())
-    assert doc["summary"]["settings"]["placement"] == "upper_back"
+    upper = '[analysis]\nplacement = "upper_back"\n'
+    assert _settings_used(recording, tmp_path / "cfg", upper)["placement"] == "upper_back"
     # the command line wins over the config file
-    out = tmp_path / "cli"
-    args = ["analyze", str(recording), "--out", str(out), "--config", str(cfg)]
-    assert main([*args, "--placement", "lower_back"]) == 0
-    doc = json.loads((out / "summary.json").read_text())
-    assert doc["summary"]["settings"]["placement"] == "lower_back"
+    cli = _settings_used(recording, tmp_path / "cli", upper, "--placement", "lower_back")
+    assert cli["placement"] == "lower_back"
 
 
 def test_unknown_placement_is_usage_error(recording: Path, tmp_path: Path, capsys) -> None:
